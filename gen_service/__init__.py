@@ -1,0 +1,1 @@
+"""tracegen generation service."""
