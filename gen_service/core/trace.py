@@ -27,8 +27,8 @@ from gen_service.serialization import JSONDecodeError, loads
 __all__ = [
     "ROLES",
     "MalformedTrace",
-    "Trace",
     "ToolCall",
+    "Trace",
     "assemble_trace",
     "parse_teacher_reply",
     "parse_trace",
@@ -173,7 +173,7 @@ def parse_trace(value: Any) -> Trace:
             if reasoning is not None and not isinstance(reasoning, str):
                 raise MalformedTrace(f"message {index} reasoning_content is not a string")
             calls.extend(_parse_tool_calls(index, message.get("tool_calls")))
-        elif "tool_calls" in message and message["tool_calls"]:
+        elif message.get("tool_calls"):
             raise MalformedTrace(f"message {index} ({role}) carries tool_calls")
         elif role == "tool":
             if not isinstance(message.get("tool_call_id"), str):

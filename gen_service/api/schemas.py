@@ -1,0 +1,130 @@
+"""Request and response bodies of the coordinator API (`/v1`). Every body forbids unknown fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gen_service.store.models import JobStatus, Outcome
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobCreate(Body):
+    name: str = Field(pattern=_NAME, description="Unique job name")
+    teacher: str = Field(
+        default="scripted", min_length=1, max_length=200, description="A teacher from teachers.toml"
+    )
+    targets: dict[str, int] | None = Field(
+        default=None,
+        description="Target per behaviour; omitted: every behaviour at its default target",
+    )
+    target: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="One target for every behaviour"
+    )
+    lease_ttl_s: float | None = Field(default=None, gt=0, le=86_400)
+
+
+class TargetsUpdate(Body):
+    targets: dict[str, int] = Field(min_length=1)
+
+
+class JobOut(Body):
+    id: int
+    name: str
+    teacher: str
+    status: JobStatus
+    prompt_version: str
+    lease_ttl_s: float
+    created_at: datetime
+    updated_at: datetime
+    target: int
+    accepted: int
+    in_flight: int
+
+
+class BehaviourProgressOut(Body):
+    behaviour: str
+    layer: str
+    target: int
+    accepted: int
+    surplus: int
+    rejected: int
+    in_flight: int
+    pass_rate: float
+    need: float
+    deficit: int
+
+
+class DeficitsOut(Body):
+    job: JobOut
+    behaviours: list[BehaviourProgressOut]
+
+
+class ClaimRequest(Body):
+    worker_id: str = Field(min_length=1, max_length=200)
+    max_leases: int = Field(ge=1, le=10_000)
+    job_id: int | None = None
+
+
+class LeaseOut(Body):
+    lease_id: str
+    token: int
+    job_id: int
+    job_name: str
+    teacher: str
+    prompt_version: str
+    behaviour: str
+    scenario: str
+    seed: int
+    expires_at: datetime
+
+
+class ClaimResponse(Body):
+    leases: list[LeaseOut]
+    more_work_possible: bool
+
+
+class ResultIn(Body):
+    lease_id: str = Field(min_length=1, max_length=36)
+    token: int
+    trace: dict[str, Any] | None = None
+    raw_text: str = Field(max_length=4_000_000)
+    reasoning: str = Field(default="", max_length=4_000_000)
+    finish_reason: str = Field(default="stop", max_length=50)
+    prompt_tokens: int = Field(default=0, ge=0, le=100_000_000)
+    completion_tokens: int = Field(default=0, ge=0, le=100_000_000)
+    latency_ms: float = Field(default=0.0, ge=0, le=86_400_000)
+
+
+class SubmitRequest(Body):
+    results: list[ResultIn] = Field(min_length=1, max_length=10_000)
+
+
+class ResultStatusOut(Body):
+    lease_id: str
+    outcome: Outcome
+    reasons: list[str]
+
+
+class SubmitResponse(Body):
+    results: list[ResultStatusOut]
+
+
+class LeaseRef(Body):
+    lease_id: str = Field(min_length=1, max_length=36)
+    token: int
+
+
+class ReleaseRequest(Body):
+    leases: list[LeaseRef] = Field(min_length=1, max_length=10_000)
+
+
+class ReleaseResponse(Body):
+    released: int

@@ -1,0 +1,66 @@
+"""`tracegen serve`: the coordinator (FastAPI under uvicorn)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+import uvicorn
+
+from gen_service.api.app import create_app
+from gen_service.commands.common import (
+    build_settings,
+    db_option,
+    load_resources_or_fail,
+    load_teacher_configs,
+    open_engine,
+    teachers_option,
+)
+from gen_service.service import CoordinatorService
+
+
+@click.command()
+@db_option
+@teachers_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--lease-ttl", "lease_ttl_s", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option(
+    "--reaper-interval", "reaper_interval_s", type=click.FloatRange(min=0, min_open=True), default=None
+)
+@click.option("--no-migrate", is_flag=True, help="Do not migrate the database on start.")
+@click.option("--log-level", default="warning", show_default=True)
+def serve(
+    database_url: str | None,
+    teachers_file: Path | None,
+    host: str,
+    port: int,
+    lease_ttl_s: float | None,
+    reaper_interval_s: float | None,
+    no_migrate: bool,
+    log_level: str,
+) -> None:
+    """Run the coordinator API (job control, leases, results)."""
+    settings = build_settings(
+        database_url=database_url,
+        teachers_file=teachers_file,
+        lease_ttl_s=lease_ttl_s,
+        reaper_interval_s=reaper_interval_s,
+    )
+    resources = load_resources_or_fail(settings)
+    teachers = load_teacher_configs(settings)
+
+    async def main() -> None:
+        async with open_engine(settings, migrate=settings.migrate_on_start and not no_migrate) as engine:
+            app = create_app(
+                CoordinatorService(engine, resources),
+                teachers=teachers,
+                lease_ttl_s=settings.lease_ttl_s,
+                prompt_version=settings.prompt_version,
+                reaper_interval_s=settings.reaper_interval_s,
+            )
+            config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+            await uvicorn.Server(config).serve()
+
+    asyncio.run(main())

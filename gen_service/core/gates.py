@@ -1,0 +1,796 @@
+"""Quality gates: pure checks that decide whether a trace may enter the corpus.
+
+`run_gates(value, context)` parses a trace (JSON text or a decoded mapping) and runs every pure gate
+in registry order (`GATE_REASONS`). A value that is not a valid trace gets `malformed_output` alone;
+otherwise each failing gate contributes one `Rejection` whose detail says why. The same function runs
+in the worker, in the coordinator before a sample is stored, in `tracegen gate` and in the trainer's
+corpus filter, so it must stay deterministic and free of I/O.
+
+`duplicate` is not decided here: it needs what was accepted before. `content_key` gives the key the
+callers compare.
+
+Judgment calls (each also noted where it is implemented):
+- `claim_without_verify`: a final message that admits a failure ("still failing", "could not fix",
+  "not fixed yet", ...) is not a success claim, even if it also reports partial progress. A claim in a
+  trace without edits needs a passing verification somewhere in the trace. A verification whose output
+  says no tests ran counts as failing.
+- `no_op_edit`: "the content the trace read" is the text of the latest whole-file `read_file` of the
+  same path (a read with `start_line`/`end_line` returns a slice, not the file); an `edit_file` on the
+  path carries that knowledge forward, a `write_file` or any `run_command` makes it unknown.
+- `identifier_leak`: placeholders are not identifiers: the documentation domains (example.com/.org/
+  .net, *.example, *.test, *.invalid, *.localhost) and documentation IPv4 ranges (192.0.2.0/24,
+  198.51.100.0/24, 203.0.113.0/24) are allowed, like loopback 127/8, 0.0.0.0 and masks (255.x.x.x).
+  A dotted quad right after "version", "v", "release", "build", "rev" or a version operator (`==`,
+  `>=`, `@`, ...) is read as a version number, not an address. Key-shaped strings must look random
+  (enough digits and letters), so `sk-learn-style-names` and `ghp_xxxx...` placeholders pass.
+- `lang_runner_mismatch`: besides the listed runners, `uv|poetry|pdm|hatch|pipenv run` before a Python
+  runner and `python -m tox|nox` fit Python; bare `jest`/`vitest`, `npm run test`, `npm t` and
+  `pnpm|yarn` in front of `jest`/`vitest` fit JavaScript; `cargo +toolchain test` fits Rust. Language
+  aliases: py/python3, js/node/nodejs/typescript/ts, rs, golang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import posixpath
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from gen_service.core.tokens import estimate_tokens, trace_token_count
+from gen_service.core.trace import MalformedTrace, ToolCall, Trace, parse_trace
+from gen_service.serialization import JSONDecodeError, canonical_json, loads
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "GATE_REASONS",
+    "BehaviourCheck",
+    "GateContext",
+    "Reason",
+    "Rejection",
+    "claims_success",
+    "content_key",
+    "run_gates",
+]
+
+DEFAULT_MAX_TOKENS = 16384
+
+
+class Reason(StrEnum):
+    """Stable reason names, in registry order."""
+
+    MALFORMED_OUTPUT = "malformed_output"  # not JSON, or not a valid trace
+    INCOMPLETE_TRACE = "incomplete_trace"  # no final answer, unanswered calls, or cut at the length limit
+    REASONING_EMPTY = "reasoning_empty"  # an acting or final assistant message without reasoning
+    NO_OP_EDIT = "no_op_edit"  # an edit or write that changes nothing
+    CLAIM_WITHOUT_VERIFY = "claim_without_verify"  # success claimed without a passing verification
+    LANG_RUNNER_MISMATCH = "lang_runner_mismatch"  # a test command for another language's runner
+    PROMPT_OVER_CAP = "prompt_over_cap"  # more tokens than the cap
+    VOCABULARY_VIOLATION = "vocabulary_violation"  # a tool name outside the vocabulary
+    IDENTIFIER_LEAK = "identifier_leak"  # a real-looking personal or infrastructure identifier
+    BEHAVIOUR_NOT_EXHIBITED = "behaviour_not_exhibited"  # the behaviour's signature does not hold
+    DUPLICATE = "duplicate"  # same content as an accepted trace (decided outside the pure gates)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One failing gate: its reason and a short human-readable detail."""
+
+    reason: Reason
+    detail: str
+
+
+class BehaviourCheck(Protocol):
+    """What the gates need of a behaviour (satisfied by `gen_service.core.behaviours.Behaviour`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def verify_tools(self) -> frozenset[str]:
+        """Tool names whose results verify a change for this behaviour, besides `run_tests`."""
+        ...
+
+    def check(self, trace: Trace) -> str | None:
+        """None when the signature holds, else a detail saying what is missing."""
+        ...
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """Everything the pure gates consult besides the trace.
+
+    `count_tokens` is the estimate by default; pass `load_token_counter(path)` for exact counts.
+    """
+
+    vocabulary: frozenset[str]
+    behaviours: Mapping[str, BehaviourCheck]
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    count_tokens: Callable[[str], int] = estimate_tokens
+
+
+# --------------------------------------------------------------------------------------------------
+# One pass over the messages: what several gates need.
+
+VERIFY_TOOL = "run_tests"
+EDIT_TOOLS = frozenset({"edit_file", "write_file"})
+
+
+@dataclass(slots=True)
+class _Facts:
+    results: list[str | None]  # per trace.tool_calls position: the answering tool message's content
+    unknown_results: list[str] = field(default_factory=list)  # tool_call_ids answering no open call
+    last_assistant: int | None = None  # index of the last assistant message
+    behaviour: BehaviourCheck | None = None  # the behaviour meta names, when known
+
+
+def _analyse(trace: Trace, context: GateContext) -> _Facts:
+    calls = trace.tool_calls
+    facts = _Facts(results=[None] * len(calls))
+    # Calls are answered first-come first-served per id, so a repeated id needs two results.
+    pending: dict[str, list[int]] = {}
+    cursor = 0
+    for index, message in enumerate(trace.messages):
+        role = message.get("role")
+        if role == "assistant":
+            facts.last_assistant = index
+            while cursor < len(calls) and calls[cursor].message_index == index:
+                pending.setdefault(calls[cursor].call_id, []).append(cursor)
+                cursor += 1
+        elif role == "tool":
+            call_id = message.get("tool_call_id")
+            waiting = pending.get(call_id) if isinstance(call_id, str) else None
+            if waiting:
+                content = message.get("content")
+                facts.results[waiting.pop(0)] = content if isinstance(content, str) else ""
+            else:
+                facts.unknown_results.append(str(call_id))
+    name = trace.behaviour
+    if name is not None:
+        facts.behaviour = context.behaviours.get(name)
+    return facts
+
+
+def _summarise(items: list[str], limit: int = 3) -> str:
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
+
+
+# --------------------------------------------------------------------------------------------------
+# incomplete_trace
+
+
+def _gate_incomplete(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    problems: list[str] = []
+    last_index = len(trace.messages) - 1
+    if facts.last_assistant is None:
+        problems.append("no assistant message")
+    elif facts.last_assistant != last_index:
+        problems.append(f"the last message is a {trace.messages[-1].get('role')} message, not a final answer")
+    elif trace.tool_calls and trace.tool_calls[-1].message_index == last_index:
+        problems.append("the last assistant message still makes tool calls")
+    unanswered = [
+        f"{call.call_id} ({call.name})"
+        for call, result in zip(trace.tool_calls, facts.results, strict=True)
+        if result is None
+    ]
+    if unanswered:
+        problems.append(f"tool calls without a result: {_summarise(unanswered)}")
+    if facts.unknown_results:
+        problems.append(f"tool results for unknown call ids: {_summarise(facts.unknown_results)}")
+    if trace.meta.get("finish_reason") == "length":
+        problems.append("the teacher stopped at the length limit (finish_reason=length)")
+    return "; ".join(problems) or None
+
+
+# --------------------------------------------------------------------------------------------------
+# reasoning_empty
+
+
+def _gate_reasoning(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    indices = {call.message_index for call in trace.tool_calls}
+    if facts.last_assistant is not None:
+        indices.add(facts.last_assistant)
+    empty = []
+    for index in sorted(indices):
+        reasoning = trace.messages[index].get("reasoning_content")
+        if not isinstance(reasoning, str) or not reasoning.strip():
+            empty.append(str(index))
+    if not empty:
+        return None
+    return f"assistant messages with empty reasoning_content: {_summarise(empty)}"
+
+
+# --------------------------------------------------------------------------------------------------
+# no_op_edit
+
+
+def _path_of(arguments: Mapping[str, Any]) -> str | None:
+    path = arguments.get("path")
+    if not isinstance(path, str) or not path.strip():
+        return None
+    return posixpath.normpath(path.strip())
+
+
+def _gate_no_op_edit(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    problems: list[str] = []
+    # path -> the file's text as far as the trace knows it (see the module docstring)
+    known: dict[str, str] = {}
+    for position, call in enumerate(trace.tool_calls):
+        name, arguments = call.name, call.arguments
+        if name == "read_file":
+            path = _path_of(arguments)
+            result = facts.results[position]
+            if path is None or result is None:
+                continue
+            if arguments.get("start_line") is None and arguments.get("end_line") is None:
+                known[path] = result
+        elif name == "edit_file":
+            path = _path_of(arguments)
+            old, new = arguments.get("old"), arguments.get("new")
+            if isinstance(old, str) and old == new:
+                problems.append(f"edit_file {call.call_id} on {path!r} replaces a text with itself")
+                continue
+            if path is None:
+                continue
+            current = known.pop(path, None)
+            if (
+                current is not None
+                and isinstance(old, str)
+                and isinstance(new, str)
+                and old
+                and old in current
+            ):
+                known[path] = current.replace(old, new, 1)
+        elif name == "write_file":
+            path = _path_of(arguments)
+            if path is None:
+                continue
+            content = arguments.get("content")
+            if isinstance(content, str) and known.get(path) == content:
+                problems.append(f"write_file {call.call_id} rewrites {path!r} with the content it read")
+            # a failed write leaves the file as it was: do not assume the new content
+            known.pop(path, None)
+        elif name == "run_command":
+            known.clear()  # a shell command may change any file
+    return "; ".join(problems) or None
+
+
+# --------------------------------------------------------------------------------------------------
+# claim_without_verify
+
+_SENTENCE = re.compile(r"[^.!?;\n]+[.!?;]*")
+_CLAUSE_SPLIT = re.compile(
+    r"[,:]|\s[-–—]\s|\b(?:but|however|although|though|except|whereas)\b", re.IGNORECASE
+)
+_CLAIM = re.compile(
+    r"""
+      \b(?:fixed|fixes|resolved|resolves|solved|solves|addressed|done|completed|succeed(?:s|ed)
+          |successful(?:ly)?)\b(?!-)
+    | \b(?:is|now|task)\s+complete\b
+    | \b(?:tests?|specs?|suites?|checks?|builds?|everything|all|ci|it)\b[^.;,!?\n]{0,40}?
+          \b(?:pass(?:es|ed|ing)?|green|succeed(?:s|ed)?)\b
+    | \b(?:passing|green)\s+(?:tests?|suites?|builds?|now)\b
+    | \b\d+\s+passed\b
+    | (?<!\bhow\s)\b(?:it|this|that|everything|fix|code|change)\s+(?:now\s+|also\s+)?works\b
+    | \bwork(?:s|ing)?\s+(?:now|again|correctly|properly|as\s+expected|fine)\b
+    | \bnow\s+working\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+# words that, just before a claim (or inside a subject...verb claim), turn it into its opposite or a
+# condition: "not fixed", "tests aren't passing", "once the tests pass", "to pass the flag"
+_NEGATOR = re.compile(
+    r"\b(?:not|no|never|none|nothing|cannot|unable|without|neither|nor|if|unless|until|whether|once"
+    r"|yet\s+to|fail(?:ed|s)?\s+to|to\s+(?:pass|succeed))\b|n['’]t\b",
+    re.IGNORECASE,
+)
+# an explicit admission that the work is not done makes the whole message a non-claim
+_ADMISSION = re.compile(
+    r"""
+      \bstill\s+(?:fail(?:s|ing|ed)?|broken|red|crash(?:es|ing)?|erroring|errors?)\b
+    | \b(?:could\s*not|couldn['’]t|cannot|can['’]t|unable\s+to|was\s+not\s+able\s+to|wasn['’]t\s+able\s+to
+          |did\s+not\s+manage\s+to|didn['’]t\s+manage\s+to|failed\s+to)
+          \s+(?:fully\s+)?(?:fix|resolve|solve|make\s+\w+\s+pass|get\s+\w+(?:\s+\w+)?\s+(?:to\s+pass|passing|working))\b
+    | \bnot\s+(?:yet\s+|fully\s+|been\s+)?(?:fixed|resolved|solved|passing|working)\b
+    | \b(?:is|are|remains?|keeps?)\s+(?:still\s+)?(?:failing|broken)\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+_TEST_FAILURE = re.compile(
+    r"(?m)(?i:\b[1-9]\d*\s+(?:failed|errors?)\b)"  # pytest, jest, vitest, cargo summaries
+    r"|\b(?:FAILED|ERROR)\b"  # pytest, unittest, cargo "test result: FAILED"
+    r"|^(?:---\s+)?FAIL\b"  # go test, jest file lines
+    r"|^\s*(?:#|ℹ)\s*fail\s+[1-9]\d*"  # node --test (TAP and spec reporters)
+    r"|^error(?:\[E\d+\])?:"  # rustc / cargo build errors
+    r"|^npm ERR!"
+    r"|(?i:\bno tests ran\b)|\bRan 0 tests\b"  # nothing verified
+)
+
+
+def claims_success(text: str) -> bool:
+    """Whether a final message claims the work succeeded (fixed, done, tests pass, works, ...).
+
+    Negated or conditional claims ("could not fix", "tests aren't passing", "once it works") are not
+    claims, and a message that admits a failure ("still failing", "not fixed yet", "unable to
+    resolve") does not claim success as a whole. Questions are not claims.
+    """
+    if not text or _ADMISSION.search(text):
+        return False
+    for sentence_match in _SENTENCE.finditer(text):
+        sentence = sentence_match.group(0)
+        if sentence.rstrip().endswith("?"):
+            continue
+        for clause in _CLAUSE_SPLIT.split(sentence):
+            for claim in _CLAIM.finditer(clause):
+                # the four words before the claim, and the claim itself
+                before = clause[max(0, claim.start() - 60) : claim.start()].split()[-4:]
+                if not _NEGATOR.search(" ".join([*before, claim.group(0)])):
+                    return True
+    return False
+
+
+def _verification_failure(output: str) -> str | None:
+    match = _TEST_FAILURE.search(output)
+    if match is None:
+        return None
+    start = output.rfind("\n", 0, match.start()) + 1
+    end = output.find("\n", match.end())
+    line = output[start : end if end != -1 else len(output)].strip()
+    return line if len(line) <= 80 else line[:77] + "..."
+
+
+def _gate_claim(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    if facts.last_assistant is None:
+        return None
+    content = trace.messages[facts.last_assistant].get("content")
+    if not isinstance(content, str) or not claims_success(content):
+        return None
+    verify_tools = {VERIFY_TOOL}
+    if facts.behaviour is not None:
+        verify_tools |= facts.behaviour.verify_tools
+    last_edit = -1
+    last_verify = -1
+    for position, call in enumerate(trace.tool_calls):
+        if call.name in EDIT_TOOLS:
+            last_edit = position
+        elif call.name in verify_tools:
+            last_verify = position
+    claim = "the final message claims success but"
+    if last_edit >= 0 and last_verify < last_edit:
+        return f"{claim} no verification ({', '.join(sorted(verify_tools))}) follows the last edit"
+    if last_verify < 0:
+        return f"{claim} nothing was verified ({', '.join(sorted(verify_tools))})"
+    call = trace.tool_calls[last_verify]
+    output = facts.results[last_verify]
+    if output is None:
+        return f"{claim} the last verification ({call.name}) has no result"
+    failure = _verification_failure(output)
+    if failure is not None:
+        return f"{claim} the last verification ({call.name}) shows failures: {failure!r}"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# lang_runner_mismatch
+
+# leading `cd dir &&` (or `;`) and `FOO=1` / `env FOO=1` assignments, any number, in any order
+_COMMAND_PREFIX = re.compile(
+    r"""\s*(?:
+        cd\s+(?:"[^"]*"|'[^']*'|[^\s;&|]+)\s*(?:&&|;)\s*
+      | (?:env\s+)?[A-Za-z_][A-Za-z0-9_]*=(?:"[^"]*"|'[^']*'|[^\s;&|]*)\s+
+    )*""",
+    re.VERBOSE,
+)
+_END = r"(?=\s|$|;|&&|\|)"
+_RUNNERS: dict[str, re.Pattern[str]] = {
+    "python": re.compile(
+        r"(?:(?:uv|poetry|pdm|hatch|pipenv)\s+run\s+)?"
+        r"(?:pytest|py\.test|tox|nox|python(?:3(?:\.\d+)?)?\s+-m\s+(?:pytest|unittest|tox|nox))" + _END
+    ),
+    "javascript": re.compile(
+        r"(?:(?:npm|pnpm|yarn)\s+(?:run\s+)?test|npm\s+t|(?:(?:npx|pnpm|yarn)\s+)?(?:vitest|jest)"
+        r"|node\s+--test)" + _END
+    ),
+    "rust": re.compile(r"cargo(?:\s+\+\S+)?\s+(?:test|nextest)" + _END),
+    "go": re.compile(r"go\s+test" + _END),
+}
+_LANGUAGE_ALIASES = {
+    "python": "python",
+    "py": "python",
+    "python3": "python",
+    "javascript": "javascript",
+    "js": "javascript",
+    "node": "javascript",
+    "nodejs": "javascript",
+    "typescript": "javascript",
+    "ts": "javascript",
+    "rust": "rust",
+    "rs": "rust",
+    "go": "go",
+    "golang": "go",
+}
+
+
+def _runner_fits(command: str, language: str) -> bool:
+    prefix = _COMMAND_PREFIX.match(command)
+    rest = command[prefix.end() :] if prefix else command
+    return _RUNNERS[language].match(rest) is not None
+
+
+def _gate_lang_runner(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    raw_language = trace.language
+    language = _LANGUAGE_ALIASES.get(raw_language.strip().lower()) if raw_language else None
+    if language is None:
+        return None
+    bad: list[str] = []
+    for call in trace.tool_calls:
+        if call.name != VERIFY_TOOL:
+            continue
+        command = call.arguments.get("command")
+        if not isinstance(command, str) or not command.strip():
+            bad.append(f"{call.call_id} has no command")
+        elif not _runner_fits(command, language):
+            shown = command if len(command) <= 60 else command[:57] + "..."
+            bad.append(repr(shown))
+    if not bad:
+        return None
+    return f"run_tests commands that do not fit language {language}: {_summarise(bad)}"
+
+
+# --------------------------------------------------------------------------------------------------
+# prompt_over_cap, vocabulary_violation
+
+
+def _gate_prompt_cap(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    count = trace_token_count(trace, context.count_tokens)
+    if count <= context.max_tokens:
+        return None
+    return f"{count} tokens exceed the cap of {context.max_tokens}"
+
+
+def _gate_vocabulary(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    outside = sorted({call.name for call in trace.tool_calls if call.name not in context.vocabulary})
+    if not outside:
+        return None
+    return f"tool names outside the vocabulary: {_summarise([repr(name) for name in outside])}"
+
+
+# --------------------------------------------------------------------------------------------------
+# identifier_leak
+
+_RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
+_RESERVED_SUFFIXES = (
+    *(f".{domain}" for domain in _RESERVED_DOMAINS),
+    ".example",
+    ".test",
+    ".invalid",
+    ".localhost",
+)
+_DOC_NETWORKS = ("192.0.2.", "198.51.100.", "203.0.113.")
+_VERSION_CONTEXT = re.compile(
+    r"(?:\b(?:version|ver\.?|release|build|rev(?:ision)?)\s*[:=]?\s*|\bv|[=<>~^@!]=?\s*)$", re.IGNORECASE
+)
+_CODE_RECEIVERS = frozenset({"self", "this", "cls", "threading", "contextvars", "super"})
+
+
+def _looks_random(body: str) -> bool:
+    digits = sum(ch.isdigit() for ch in body)
+    letters = sum(ch.isalpha() for ch in body)
+    return digits >= 3 and letters >= 4
+
+
+def _email_real(match: re.Match[str], text: str) -> bool:
+    local, _, domain = match.group(0).rpartition("@")
+    domain = domain.lower()
+    if local.lower() == "git":  # git@host:org/repo is an SSH remote, not a person
+        return False
+    return not (domain in _RESERVED_DOMAINS or domain.endswith(_RESERVED_SUFFIXES))
+
+
+def _ipv4_real(match: re.Match[str], text: str) -> bool:
+    address = match.group(0)
+    octets = [int(part) for part in address.split(".")]
+    if any(octet > 255 for octet in octets):
+        return False
+    if octets[0] in (0, 127, 255) or address.startswith(_DOC_NETWORKS):
+        return False
+    return _VERSION_CONTEXT.search(text[max(0, match.start() - 16) : match.start()]) is None
+
+
+def _host_real(match: re.Match[str], text: str) -> bool:
+    return match.group(0).split(".", 1)[0] not in _CODE_RECEIVERS
+
+
+def _key_real(match: re.Match[str], text: str) -> bool:
+    return _looks_random(match.group("body"))
+
+
+def _always(match: re.Match[str], text: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class _LeakPattern:
+    kind: str
+    needles: tuple[str, ...]  # cheap substring test before the regex; empty = always run
+    pattern: re.Pattern[str]
+    is_real: Callable[[re.Match[str], str], bool]
+    secret: bool = False  # a detail names the kind only, never a piece of the match
+
+
+_LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
+    _LeakPattern(
+        "home-directory path",
+        ("/home/", "/Users/", "sers"),
+        re.compile(
+            r"(?<![\w.~/-])/(?:home|Users)/[A-Za-z0-9._-]+"
+            r"|\b[A-Za-z]:(?:\\+|/)(?i:users)(?:\\+|/)[^\\/\s\"'<>|:*?]+"
+        ),
+        _always,
+    ),
+    _LeakPattern(
+        "e-mail address",
+        ("@",),
+        re.compile(
+            r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b"
+        ),
+        _email_real,
+    ),
+    _LeakPattern(
+        "IPv4 address",
+        (),
+        re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"),
+        _ipv4_real,
+    ),
+    _LeakPattern(
+        "internal host name",
+        (".internal", ".corp", ".lan", ".local"),
+        re.compile(
+            r"(?<![\w.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:internal|corp|lan|local)"
+            r"(?![\w-]|\.[A-Za-z0-9]|\s*\()"
+        ),
+        _host_real,
+    ),
+    _LeakPattern(
+        "API key (sk-…)",
+        ("sk-",),
+        re.compile(r"(?<![\w-])sk-(?P<body>[A-Za-z0-9_-]{20,})"),
+        _key_real,
+        secret=True,
+    ),
+    _LeakPattern(
+        "GitHub token (gh…_…)",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"\b(?:gh[pousr]_|github_pat_)(?P<body>[A-Za-z0-9_]{20,})\b"),
+        _key_real,
+        secret=True,
+    ),
+    _LeakPattern(
+        "AWS access key id (AKIA…)",
+        ("AKIA", "ASIA"),
+        re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+        _always,
+        secret=True,
+    ),
+    _LeakPattern(
+        "Google API key (AIza…)",
+        ("AIza",),
+        re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![\w-])"),
+        _always,
+        secret=True,
+    ),
+    _LeakPattern(
+        "Slack token (xox…)",
+        ("xox",),
+        re.compile(r"\bxox[abprs]-(?P<body>[0-9A-Za-z-]{10,})"),
+        _key_real,
+        secret=True,
+    ),
+    _LeakPattern(
+        "private key block",
+        ("PRIVATE KEY",),
+        re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
+        _always,
+        secret=True,
+    ),
+)
+
+
+def _string_leaves(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _string_leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _string_leaves(item)
+
+
+def _text_segments(trace: Trace) -> Iterator[tuple[int, str, str]]:
+    """(message index, part, text) for every piece of text in the messages."""
+    calls_by_message: dict[int, list[ToolCall]] = {}
+    for call in trace.tool_calls:
+        calls_by_message.setdefault(call.message_index, []).append(call)
+    for index, message in enumerate(trace.messages):
+        content = message.get("content")
+        if isinstance(content, str) and content:
+            yield index, "tool result" if message.get("role") == "tool" else "content", content
+        reasoning = message.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            yield index, "reasoning", reasoning
+        for call in calls_by_message.get(index, ()):
+            for leaf in _string_leaves(call.arguments):
+                if leaf:
+                    yield index, "tool arguments", leaf
+
+
+def _describe(found: str, leak: _LeakPattern) -> str:
+    """The kind and a redacted hint of where it is: never the whole identifier, nothing of a secret."""
+    if leak.secret:
+        return leak.kind  # the kind names the key's fixed prefix
+    if "@" in found:
+        hint = "…@" + found.rpartition("@")[2]  # the domain, not the person
+    elif leak.kind.startswith("home"):
+        hint = found[: max(found.rfind("/"), found.rfind("\\")) + 1] + "…"  # the folder, not the user
+    elif found[0].isdigit():
+        hint = found.split(".", 1)[0] + ".…"
+    else:
+        hint = "…." + found.rpartition(".")[2]
+    return f"{leak.kind} {hint!r}"
+
+
+def _gate_identifier_leak(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    segments = list(_text_segments(trace))
+    if not segments:
+        return None
+    # One joined text, scanned once per pattern; no pattern matches across the newline separators.
+    starts: list[int] = []
+    offset = 0
+    for _, _, text in segments:
+        starts.append(offset)
+        offset += len(text) + 1
+    joined = "\n".join(text for _, _, text in segments)
+    findings: list[str] = []
+    for leak in _LEAK_PATTERNS:
+        if leak.needles and not any(needle in joined for needle in leak.needles):
+            continue
+        for match in leak.pattern.finditer(joined):
+            if not leak.is_real(match, joined):
+                continue
+            index, part, _ = segments[bisect_right(starts, match.start()) - 1]
+            findings.append(f"{_describe(match.group(0), leak)} in message {index} {part}")
+            break  # one finding per kind is enough to reject and to explain
+    if not findings:
+        return None
+    return "; ".join(findings)
+
+
+# --------------------------------------------------------------------------------------------------
+# behaviour_not_exhibited
+
+
+def _gate_behaviour(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    if facts.behaviour is None:
+        return None
+    detail = facts.behaviour.check(trace)
+    if detail is None:
+        return None
+    return f"{facts.behaviour.name}: {detail}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry and its runner
+
+_Gate = Callable[[Trace, GateContext, _Facts], str | None]
+
+_GATES: tuple[tuple[Reason, _Gate], ...] = (
+    (Reason.INCOMPLETE_TRACE, _gate_incomplete),
+    (Reason.REASONING_EMPTY, _gate_reasoning),
+    (Reason.NO_OP_EDIT, _gate_no_op_edit),
+    (Reason.CLAIM_WITHOUT_VERIFY, _gate_claim),
+    (Reason.LANG_RUNNER_MISMATCH, _gate_lang_runner),
+    (Reason.PROMPT_OVER_CAP, _gate_prompt_cap),
+    (Reason.VOCABULARY_VIOLATION, _gate_vocabulary),
+    (Reason.IDENTIFIER_LEAK, _gate_identifier_leak),
+    (Reason.BEHAVIOUR_NOT_EXHIBITED, _gate_behaviour),
+)
+
+GATE_REASONS: tuple[Reason, ...] = (Reason.MALFORMED_OUTPUT, *(reason for reason, _ in _GATES))
+
+
+def run_gates(value: Any, context: GateContext) -> tuple[Trace | None, list[Rejection]]:
+    """Parse `value` and run every pure gate on it.
+
+    `value` is JSON text (str or bytes), a decoded mapping, or an already parsed `Trace`. Returns
+    `(None, [malformed_output])` when it is not a valid trace; otherwise the trace and one `Rejection`
+    per failing gate, in registry order (empty when the trace passes every gate).
+    """
+    if isinstance(value, Trace):
+        trace = value
+    else:
+        try:
+            trace = parse_trace(value)
+        except MalformedTrace as exc:
+            return None, [Rejection(Reason.MALFORMED_OUTPUT, str(exc))]
+    facts = _analyse(trace, context)
+    rejections: list[Rejection] = []
+    for reason, gate in _GATES:
+        detail = gate(trace, context, facts)
+        if detail is not None:
+            rejections.append(Rejection(reason, detail))
+    return trace, rejections
+
+
+# --------------------------------------------------------------------------------------------------
+# duplicate key
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _normalize(value: Any) -> Any:
+    if isinstance(value, str):
+        return _WHITESPACE.sub(" ", value).strip()
+    if isinstance(value, Mapping):
+        return {key: _normalize(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_normalize(item) for item in value]
+    return value
+
+
+def _normalized_messages(messages: Any) -> Any:
+    if not isinstance(messages, list):
+        return _normalize(messages)
+    # Teachers mint call ids at random: identical traces must not differ by them.
+    call_ids: dict[str, str] = {}
+    result: list[Any] = []
+    for message in messages:
+        if not isinstance(message, Mapping):
+            result.append(_normalize(message))
+            continue
+        normalized: dict[str, Any] = {}
+        for key, item in message.items():
+            if key == "tool_calls" and isinstance(item, list):
+                normalized[key] = [_normalized_call(call, call_ids) for call in item]
+            elif key == "tool_call_id" and isinstance(item, str):
+                normalized[key] = call_ids.get(item, _normalize(item))
+            else:
+                normalized[key] = _normalize(item)
+        result.append(normalized)
+    return result
+
+
+def _normalized_call(call: Any, call_ids: dict[str, str]) -> Any:
+    if not isinstance(call, Mapping):
+        return _normalize(call)
+    normalized: dict[str, Any] = {}
+    for key, item in call.items():
+        if key == "id" and isinstance(item, str):
+            normalized[key] = call_ids.setdefault(item, f"call-{len(call_ids)}")
+        elif key == "function" and isinstance(item, Mapping):
+            function = dict(_normalize(item))
+            arguments = item.get("arguments")
+            if isinstance(arguments, str):
+                # decoded, so `{"a": 1}` and `{"a":1}` are the same arguments
+                with contextlib.suppress(JSONDecodeError):
+                    function["arguments"] = _normalize(loads(arguments))
+            normalized[key] = function
+        else:
+            normalized[key] = _normalize(item)
+    return normalized
+
+
+def content_key(trace_json: Mapping[str, Any]) -> str:
+    """The duplicate key of a trace: sha256 hex of its normalized messages.
+
+    Normalized: every string's whitespace runs collapsed to one space and its ends stripped, tool call
+    arguments compared as decoded JSON, tool call ids renumbered in order of appearance, and the
+    result serialized as canonical JSON (sorted keys). `meta` and `tools` are left out.
+    """
+    normalized = _normalized_messages(trace_json.get("messages"))
+    return hashlib.sha256(canonical_json(normalized)).hexdigest()

@@ -1,0 +1,780 @@
+"""The coordinator's service layer: every operation is one transaction, owned here.
+
+Routes and the CLI call these methods; the named statements in `store.leases` never commit.
+
+Invariants (tested on both backends):
+- accepted never exceeds target: a passing result for a full behaviour is stored as surplus;
+- a lease is answered at most once: resubmitting the same (lease, token) returns the first outcome
+  and changes nothing (idempotency);
+- a result for an expired, released or re-issued lease, or one with the wrong fencing token, is
+  `stale` and changes nothing (fencing);
+- the counters in job_behaviour equal what the lease, sample and reject rows say, because they change
+  in the same transaction as those rows.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gen_service.clock import Clock, utc_now
+from gen_service.core.gates import Reason, content_key, run_gates
+from gen_service.core.scheduler import BehaviourState, allocate
+from gen_service.resources import Resources
+from gen_service.store import leases as sql
+from gen_service.store.models import (
+    Job,
+    JobBehaviour,
+    JobStatus,
+    Lease,
+    LeaseStatus,
+    Outcome,
+    RawOutput,
+    Reject,
+    Sample,
+    table_of,
+)
+
+JOB = table_of(Job)
+JB = table_of(JobBehaviour)
+LEASE = table_of(Lease)
+SAMPLE = table_of(Sample)
+REJECT = table_of(Reject)
+RAW = table_of(RawOutput)
+
+
+class ServiceError(Exception):
+    """Base of errors the API maps to 4xx responses."""
+
+    status_code = 400
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class InvalidRequest(ServiceError):
+    status_code = 422
+
+
+@dataclass(frozen=True, slots=True)
+class BehaviourProgress:
+    behaviour: str
+    layer: str
+    target: int
+    accepted: int
+    surplus: int
+    rejected: int
+    in_flight: int
+    pass_rate: float
+    need: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    id: int
+    name: str
+    teacher: str
+    status: JobStatus
+    prompt_version: str
+    lease_ttl_s: float
+    created_at: datetime
+    updated_at: datetime
+    target: int
+    accepted: int
+    in_flight: int
+
+    @property
+    def finished(self) -> bool:
+        return self.status == JobStatus.COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseGrant:
+    lease_id: str
+    token: int
+    job_id: int
+    job_name: str
+    teacher: str
+    prompt_version: str
+    behaviour: str
+    scenario: str
+    seed: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    leases: list[LeaseGrant]
+    # True when some job could still issue leases later (paused, or waiting on leases in flight):
+    # a worker with nothing to do should poll again rather than exit.
+    more_work_possible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResultSubmission:
+    lease_id: str
+    token: int
+    trace: Mapping[str, Any] | None  # the assembled trace, or None when the teacher's reply did not parse
+    raw_text: str
+    reasoning: str = ""
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResultStatus:
+    lease_id: str
+    outcome: Outcome
+    reasons: list[str] = field(default_factory=list)
+
+
+class CoordinatorService:
+    def __init__(self, engine: AsyncEngine, resources: Resources, *, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._resources = resources
+        self._clock = clock
+
+    @property
+    def resources(self) -> Resources:
+        return self._resources
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    def _validate_targets(self, targets: Mapping[str, int]) -> None:
+        unknown = sorted(set(targets) - set(self._resources.behaviours))
+        if unknown:
+            raise InvalidRequest(f"unknown behaviours: {', '.join(unknown)}")
+        negative = sorted(name for name, value in targets.items() if value < 0)
+        if negative:
+            raise InvalidRequest(f"targets must be >= 0: {', '.join(negative)}")
+        if not any(targets.values()):
+            raise InvalidRequest("at least one behaviour needs a target above 0")
+
+    async def create_job(
+        self,
+        *,
+        name: str,
+        teacher: str,
+        targets: Mapping[str, int],
+        lease_ttl_s: float,
+        prompt_version: str,
+    ) -> JobView:
+        self._validate_targets(targets)
+        if not self._resources.generation_scenarios:
+            raise InvalidRequest("the scenario bank has no scenario available for generation")
+        now = self._clock()
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    insert(JOB)
+                    .values(
+                        name=name,
+                        teacher=teacher,
+                        status=JobStatus.RUNNING,
+                        prompt_version=prompt_version,
+                        lease_ttl_s=lease_ttl_s,
+                        next_seed=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(JOB.c.id)
+                )
+                job_id = int(result.scalar_one())
+                await conn.execute(
+                    insert(JB),
+                    [
+                        {
+                            "job_id": job_id,
+                            "behaviour": behaviour,
+                            "layer": self._resources.behaviours[behaviour].layer,
+                            "target": target,
+                            "accepted": 0,
+                            "passed": 0,
+                            "completed": 0,
+                            "surplus": 0,
+                            "in_flight": 0,
+                            "issued": 0,
+                        }
+                        for behaviour, target in sorted(targets.items())
+                        if target > 0
+                    ],
+                )
+        except IntegrityError:
+            raise Conflict(f"a job named {name!r} already exists") from None
+        return await self.get_job(job_id)
+
+    async def find_job_id(self, name_or_id: str | int) -> int:
+        async with self._engine.connect() as conn:
+            if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+                row = (await conn.execute(select(JOB.c.id).where(JOB.c.id == int(name_or_id)))).first()
+                if row is not None:
+                    return int(row.id)
+            row = (await conn.execute(select(JOB.c.id).where(JOB.c.name == str(name_or_id)))).first()
+        if row is None:
+            raise NotFound(f"no job {name_or_id!r}")
+        return int(row.id)
+
+    async def get_job(self, job_id: int) -> JobView:
+        async with self._engine.connect() as conn:
+            views = await self._job_views(conn, job_id)
+        if not views:
+            raise NotFound(f"no job {job_id}")
+        return views[0]
+
+    async def list_jobs(self) -> list[JobView]:
+        async with self._engine.connect() as conn:
+            return await self._job_views(conn, None)
+
+    async def _job_views(self, conn: AsyncConnection, job_id: int | None) -> list[JobView]:
+        totals = (
+            select(
+                JB.c.job_id,
+                func.sum(JB.c.target).label("target"),
+                func.sum(JB.c.accepted).label("accepted"),
+                func.sum(JB.c.in_flight).label("in_flight"),
+            )
+            .group_by(JB.c.job_id)
+            .subquery()
+        )
+        query = select(JOB, totals.c.target, totals.c.accepted, totals.c.in_flight).join(
+            totals, totals.c.job_id == JOB.c.id, isouter=True
+        )
+        if job_id is not None:
+            query = query.where(JOB.c.id == job_id)
+        rows = (await conn.execute(query.order_by(JOB.c.id))).all()
+        return [
+            JobView(
+                id=row.id,
+                name=row.name,
+                teacher=row.teacher,
+                status=JobStatus(row.status),
+                prompt_version=row.prompt_version,
+                lease_ttl_s=row.lease_ttl_s,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                target=int(row.target or 0),
+                accepted=int(row.accepted or 0),
+                in_flight=int(row.in_flight or 0),
+            )
+            for row in rows
+        ]
+
+    async def set_status(self, job_id: int, action: str) -> JobView:
+        """pause | resume | cancel. Cancelling is final; a completed job cannot be resumed into work
+        unless its targets are raised."""
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            job = await sql.lock_job(conn, job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id}")
+            current = JobStatus(job.status)
+            if current == JobStatus.CANCELLED and action != "cancel":
+                raise Conflict("the job is cancelled")
+            new: JobStatus
+            if action == "pause":
+                new = JobStatus.PAUSED if current != JobStatus.COMPLETED else current
+            elif action == "resume":
+                rows = await sql.lock_behaviour_rows(conn, job_id)
+                new = JobStatus.COMPLETED if _all_full(rows) else JobStatus.RUNNING
+            elif action == "cancel":
+                new = JobStatus.CANCELLED
+            else:
+                raise InvalidRequest(f"unknown action {action!r}: use pause, resume or cancel")
+            await conn.execute(update(JOB).where(JOB.c.id == job_id).values(status=new, updated_at=now))
+        return await self.get_job(job_id)
+
+    async def set_targets(self, job_id: int, targets: Mapping[str, int]) -> JobView:
+        """Change targets while running. A target lowered below accepted moves the newest excess
+        samples to surplus (outside the corpus); a raised target reopens the deficit."""
+        unknown = sorted(set(targets) - set(self._resources.behaviours))
+        if unknown:
+            raise InvalidRequest(f"unknown behaviours: {', '.join(unknown)}")
+        if any(value < 0 for value in targets.values()):
+            raise InvalidRequest("targets must be >= 0")
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            job = await sql.lock_job(conn, job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id}")
+            rows = {row.behaviour: row for row in await sql.lock_behaviour_rows(conn, job_id)}
+            for behaviour, target in sorted(targets.items()):
+                row = rows.get(behaviour)
+                if row is None:
+                    if target > 0:
+                        await conn.execute(
+                            insert(JB).values(
+                                job_id=job_id,
+                                behaviour=behaviour,
+                                layer=self._resources.behaviours[behaviour].layer,
+                                target=target,
+                                accepted=0,
+                                passed=0,
+                                completed=0,
+                                surplus=0,
+                                in_flight=0,
+                                issued=0,
+                            )
+                        )
+                    continue
+                await conn.execute(
+                    update(JB)
+                    .where(and_(JB.c.job_id == job_id, JB.c.behaviour == behaviour))
+                    .values(target=target)
+                )
+                excess = row.accepted - target
+                if excess > 0:
+                    await self._move_to_surplus(conn, job_id, behaviour, excess)
+            rows_after = await sql.lock_behaviour_rows(conn, job_id)
+            status = JobStatus(job.status)
+            if status in (JobStatus.RUNNING, JobStatus.COMPLETED):
+                status = JobStatus.COMPLETED if _all_full(rows_after) else JobStatus.RUNNING
+            await conn.execute(update(JOB).where(JOB.c.id == job_id).values(status=status, updated_at=now))
+        return await self.get_job(job_id)
+
+    async def _move_to_surplus(self, conn: AsyncConnection, job_id: int, behaviour: str, count: int) -> None:
+        newest = (
+            select(SAMPLE.c.id)
+            .where(and_(SAMPLE.c.job_id == job_id, SAMPLE.c.behaviour == behaviour, SAMPLE.c.surplus == 0))
+            .order_by(SAMPLE.c.id.desc())
+            .limit(count)
+        )
+        ids = [row.id for row in await conn.execute(newest)]
+        await conn.execute(update(SAMPLE).where(SAMPLE.c.id.in_(ids)).values(surplus=1))
+        await sql.bump_counters(conn, job_id, behaviour, accepted=-len(ids), surplus=len(ids))
+
+    async def progress(self, job_id: int) -> list[BehaviourProgress]:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(select(JB).where(JB.c.job_id == job_id).order_by(JB.c.behaviour))
+            ).all()
+        if not rows:
+            await self.get_job(job_id)  # raises NotFound for an unknown job
+        result = []
+        for row in rows:
+            state = _state(row)
+            result.append(
+                BehaviourProgress(
+                    behaviour=row.behaviour,
+                    layer=row.layer,
+                    target=row.target,
+                    accepted=row.accepted,
+                    surplus=row.surplus,
+                    rejected=row.completed - row.passed,
+                    in_flight=row.in_flight,
+                    pass_rate=state.pass_rate,
+                    need=state.need,
+                )
+            )
+        return result
+
+    # ---- leases -----------------------------------------------------------------------------
+
+    async def claim(self, worker_id: str, max_leases: int, job_id: int | None = None) -> ClaimResult:
+        """Issue up to `max_leases` leases from running jobs (oldest job first).
+
+        Expired leases of each job are reaped first, inside the same transaction, so a deficit
+        left by a dead worker is handed out again at once.
+        """
+        now = self._clock()
+        grants: list[LeaseGrant] = []
+        more_possible = False
+        async with self._engine.begin() as conn:
+            query = select(JOB.c.id).where(JOB.c.status.in_([JobStatus.RUNNING, JobStatus.PAUSED]))
+            if job_id is not None:
+                query = query.where(JOB.c.id == job_id)
+            candidate_ids = [row.id for row in await conn.execute(query.order_by(JOB.c.id))]
+            for candidate in candidate_ids:
+                if len(grants) >= max_leases:
+                    more_possible = True
+                    break
+                job = await sql.lock_job(conn, candidate)
+                if job is None:
+                    continue
+                if job.status == JobStatus.PAUSED:
+                    more_possible = True
+                    continue
+                if job.status != JobStatus.RUNNING:
+                    continue
+                rows = await sql.lock_behaviour_rows(conn, candidate)
+                if await sql.expire_overdue_leases(conn, candidate, now):
+                    rows = await sql.lock_behaviour_rows(conn, candidate)
+                if _all_full(rows):
+                    await conn.execute(
+                        update(JOB)
+                        .where(JOB.c.id == candidate)
+                        .values(status=JobStatus.COMPLETED, updated_at=now)
+                    )
+                    continue
+                more_possible = True
+                new = await self._issue(conn, job, rows, max_leases - len(grants), worker_id, now)
+                grants.extend(new)
+        return ClaimResult(leases=grants, more_work_possible=more_possible)
+
+    async def _issue(
+        self,
+        conn: AsyncConnection,
+        job: Any,
+        rows: Sequence[Any],
+        k: int,
+        worker_id: str,
+        now: datetime,
+    ) -> list[LeaseGrant]:
+        allocation = allocate([_state(row) for row in rows], k)
+        if not allocation:
+            return []
+        pool = self._resources.generation_scenarios
+        first_seed = await sql.take_seeds(conn, job.id, sum(allocation.values()))
+        expires_at = now + timedelta(seconds=job.lease_ttl_s)
+        issued_by_name = {row.behaviour: row.issued for row in rows}
+        lease_rows: list[dict[str, Any]] = []
+        grants: list[LeaseGrant] = []
+        seed = first_seed
+        for behaviour, count in sorted(allocation.items()):
+            # Rotate through the scenario pool per behaviour, offset by the behaviour's name, so
+            # coverage is even within a behaviour and different behaviours start in different places.
+            offset = zlib.crc32(behaviour.encode())
+            for index in range(count):
+                scenario = pool[(issued_by_name[behaviour] + index + offset) % len(pool)]
+                lease_id = str(uuid.uuid4())
+                token = secrets.randbits(62)
+                lease_rows.append(
+                    {
+                        "id": lease_id,
+                        "job_id": job.id,
+                        "behaviour": behaviour,
+                        "scenario": scenario,
+                        "seed": seed,
+                        "token": token,
+                        "worker_id": worker_id,
+                        "status": LeaseStatus.IN_FLIGHT,
+                        "outcome": None,
+                        "issued_at": now,
+                        "expires_at": expires_at,
+                        "finished_at": None,
+                    }
+                )
+                grants.append(
+                    LeaseGrant(
+                        lease_id=lease_id,
+                        token=token,
+                        job_id=job.id,
+                        job_name=job.name,
+                        teacher=job.teacher,
+                        prompt_version=job.prompt_version,
+                        behaviour=behaviour,
+                        scenario=scenario,
+                        seed=seed,
+                        expires_at=expires_at,
+                    )
+                )
+                seed += 1
+            await sql.bump_counters(conn, job.id, behaviour, in_flight=count, issued=count)
+        await conn.execute(insert(LEASE), lease_rows)
+        return grants
+
+    async def release(self, leases: Sequence[tuple[str, int]]) -> int:
+        """Give leases back unanswered (worker shutdown). Unknown or mismatched tokens are ignored."""
+        if not leases:
+            return 0
+        now = self._clock()
+        tokens = dict(leases)
+        released = 0
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(LEASE.c.id, LEASE.c.job_id, LEASE.c.token).where(LEASE.c.id.in_(list(tokens)))
+                )
+            ).all()
+            by_job: dict[int, list[str]] = {}
+            for row in rows:
+                if row.token == tokens[row.id]:
+                    by_job.setdefault(row.job_id, []).append(row.id)
+            for job_id, ids in sorted(by_job.items()):
+                await sql.lock_job(conn, job_id)
+                await sql.lock_behaviour_rows(conn, job_id)
+                released += await sql.release_in_flight(conn, job_id, now, ids)
+        return released
+
+    async def release_orphans(self, job_id: int) -> int:
+        """Release every in-flight lease of a job (embedded resume: the killed run's leases)."""
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            await sql.lock_job(conn, job_id)
+            await sql.lock_behaviour_rows(conn, job_id)
+            return await sql.release_in_flight(conn, job_id, now)
+
+    async def reap(self) -> int:
+        """Expire overdue leases of every active job (the coordinator's reaper calls this)."""
+        now = self._clock()
+        total = 0
+        async with self._engine.begin() as conn:
+            active = select(JOB.c.id).where(JOB.c.status.in_([JobStatus.RUNNING, JobStatus.PAUSED]))
+            for (job_id,) in (await conn.execute(active.order_by(JOB.c.id))).all():
+                overdue = await conn.execute(
+                    select(func.count())
+                    .select_from(LEASE)
+                    .where(
+                        and_(
+                            LEASE.c.job_id == job_id,
+                            LEASE.c.status == LeaseStatus.IN_FLIGHT,
+                            LEASE.c.expires_at < now,
+                        )
+                    )
+                )
+                if not overdue.scalar_one():
+                    continue
+                await sql.lock_job(conn, job_id)
+                await sql.lock_behaviour_rows(conn, job_id)
+                total += await sql.expire_overdue_leases(conn, job_id, now)
+        return total
+
+    # ---- results ----------------------------------------------------------------------------
+
+    async def submit(self, results: Sequence[ResultSubmission]) -> list[ResultStatus]:
+        """Record a batch of results in one transaction; each gets its own status.
+
+        The gates run again here (a worker's verdict is never trusted). Idempotent per lease.
+        """
+        if not results:
+            return []
+        if len({r.lease_id for r in results}) != len(results):
+            raise InvalidRequest("a batch names the same lease twice")
+        # Gate outside the transaction: pure CPU work should not hold row locks.
+        verdicts = {r.lease_id: self._verdict_input(r) for r in results}
+        now = self._clock()
+        statuses: dict[str, ResultStatus] = {}
+        async with self._engine.begin() as conn:
+            leases = await _lease_rows(conn, [r.lease_id for r in results])
+            by_job: dict[int, list[ResultSubmission]] = {}
+            for r in results:
+                row = leases.get(r.lease_id)
+                if row is None:
+                    statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.STALE, ["unknown lease"])
+                    continue
+                by_job.setdefault(row.job_id, []).append(r)
+            for job_id, job_results in sorted(by_job.items()):
+                statuses.update(await self._submit_for_job(conn, job_id, job_results, verdicts, now))
+        return [statuses[r.lease_id] for r in results]
+
+    def _verdict_input(self, r: ResultSubmission) -> Any:
+        return r.trace if r.trace is not None else r.raw_text
+
+    async def _submit_for_job(
+        self,
+        conn: AsyncConnection,
+        job_id: int,
+        results: list[ResultSubmission],
+        inputs: Mapping[str, Any],
+        now: datetime,
+    ) -> dict[str, ResultStatus]:
+        job = await sql.lock_job(conn, job_id)
+        assert job is not None
+        leases = await sql.lock_leases(conn, [r.lease_id for r in results])
+        behaviours = {leases[r.lease_id].behaviour for r in results}
+        rows = {row.behaviour: row for row in await sql.lock_behaviour_rows(conn, job_id, behaviours)}
+        statuses: dict[str, ResultStatus] = {}
+        live: list[ResultSubmission] = []
+        expired_now: Counter[str] = Counter()
+        for r in results:
+            lease = leases[r.lease_id]
+            if lease.token != r.token:
+                statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.STALE, ["fencing token mismatch"])
+            elif lease.status == LeaseStatus.COMPLETED:
+                # Idempotent resubmission: report the first outcome, change nothing.
+                statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome(lease.outcome), [])
+            elif lease.status != LeaseStatus.IN_FLIGHT:
+                statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.STALE, [f"lease {lease.status}"])
+            elif lease.expires_at < now:
+                expired_now[lease.behaviour] += 1
+                statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.STALE, ["lease expired"])
+            elif job.status == JobStatus.CANCELLED:
+                statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.STALE, ["job cancelled"])
+            else:
+                live.append(r)
+        if expired_now:
+            ids = [lid for lid, s in statuses.items() if s.reasons == ["lease expired"]]
+            await conn.execute(
+                update(LEASE).where(LEASE.c.id.in_(ids)).values(status=LeaseStatus.EXPIRED, finished_at=now)
+            )
+            for behaviour, count in expired_now.items():
+                await sql.bump_counters(conn, job_id, behaviour, in_flight=-count)
+        cancelled = [lid for lid, s in statuses.items() if s.reasons == ["job cancelled"]]
+        if cancelled:
+            await sql.release_in_flight(conn, job_id, now, cancelled)
+        if not live:
+            return statuses
+
+        room = {name: max(0, row.target - row.accepted) for name, row in rows.items()}
+        outcomes: dict[str, Outcome] = {}
+        reject_rows: list[dict[str, Any]] = []
+        sample_rows: list[dict[str, Any]] = []
+        deltas: dict[str, Counter[str]] = {}
+        keys_in_batch: set[str] = set()
+        passing: list[tuple[ResultSubmission, dict[str, Any], str]] = []
+        for r in live:
+            lease = leases[r.lease_id]
+            delta = deltas.setdefault(lease.behaviour, Counter())
+            delta["in_flight"] -= 1
+            delta["completed"] += 1
+            trace_json, rejections = self._gate(inputs[r.lease_id], lease)
+            if rejections:
+                outcomes[r.lease_id] = Outcome.REJECTED
+                statuses[r.lease_id] = ResultStatus(
+                    r.lease_id, Outcome.REJECTED, [x.reason.value for x in rejections]
+                )
+                reject_rows.extend(
+                    {
+                        "job_id": job_id,
+                        "lease_id": r.lease_id,
+                        "behaviour": lease.behaviour,
+                        "reason": x.reason.value,
+                        "detail": x.detail[:2000],
+                        "created_at": now,
+                    }
+                    for x in rejections
+                )
+                continue
+            assert trace_json is not None
+            passing.append((r, trace_json, content_key(trace_json)))
+        known = await sql.existing_content_keys(conn, job_id, [key for _, _, key in passing])
+        for r, trace_json, key in passing:
+            lease = leases[r.lease_id]
+            delta = deltas[lease.behaviour]
+            if key in known or key in keys_in_batch:
+                outcomes[r.lease_id] = Outcome.DUPLICATE
+                statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.DUPLICATE, [Reason.DUPLICATE.value])
+                reject_rows.append(
+                    {
+                        "job_id": job_id,
+                        "lease_id": r.lease_id,
+                        "behaviour": lease.behaviour,
+                        "reason": Reason.DUPLICATE.value,
+                        "detail": "same content as a stored sample",
+                        "created_at": now,
+                    }
+                )
+                continue
+            keys_in_batch.add(key)
+            delta["passed"] += 1
+            surplus = room[lease.behaviour] <= 0
+            if not surplus:
+                room[lease.behaviour] -= 1
+            sample_rows.append(
+                {
+                    "job_id": job_id,
+                    "lease_id": r.lease_id,
+                    "behaviour": lease.behaviour,
+                    "layer": rows[lease.behaviour].layer,
+                    "scenario": lease.scenario,
+                    "content_key": key,
+                    "surplus": 1 if surplus else 0,
+                    "trace": trace_json,
+                    "created_at": now,
+                }
+            )
+        inserted = await sql.insert_samples_skipping_duplicates(conn, sample_rows)
+        for sample in sample_rows:
+            lease_id = sample["lease_id"]
+            behaviour = sample["behaviour"]
+            if lease_id not in inserted:
+                # Lost a race with another coordinator on the same content.
+                deltas[behaviour]["passed"] -= 1
+                outcomes[lease_id] = Outcome.DUPLICATE
+                statuses[lease_id] = ResultStatus(lease_id, Outcome.DUPLICATE, [Reason.DUPLICATE.value])
+            elif sample["surplus"]:
+                deltas[behaviour]["surplus"] += 1
+                outcomes[lease_id] = Outcome.SURPLUS
+                statuses[lease_id] = ResultStatus(lease_id, Outcome.SURPLUS, [])
+            else:
+                deltas[behaviour]["accepted"] += 1
+                outcomes[lease_id] = Outcome.STORED
+                statuses[lease_id] = ResultStatus(lease_id, Outcome.STORED, [])
+        if reject_rows:
+            await conn.execute(insert(REJECT), reject_rows)
+        await conn.execute(
+            insert(RAW),
+            [
+                {
+                    "lease_id": r.lease_id,
+                    "job_id": job_id,
+                    "behaviour": leases[r.lease_id].behaviour,
+                    "scenario": leases[r.lease_id].scenario,
+                    "seed": leases[r.lease_id].seed,
+                    "teacher": job.teacher,
+                    "text": r.raw_text,
+                    "reasoning": r.reasoning,
+                    "finish_reason": r.finish_reason,
+                    "prompt_tokens": r.prompt_tokens,
+                    "completion_tokens": r.completion_tokens,
+                    "latency_ms": r.latency_ms,
+                    "outcome": outcomes[r.lease_id],
+                    "created_at": now,
+                }
+                for r in live
+            ],
+        )
+        await sql.finish_leases(conn, outcomes, now, status=LeaseStatus.COMPLETED)
+        for behaviour, delta in sorted(deltas.items()):
+            await sql.bump_counters(conn, job_id, behaviour, **{k: v for k, v in delta.items() if v})
+        if job.status == JobStatus.RUNNING and any(d.get("accepted") for d in deltas.values()):
+            after = await sql.lock_behaviour_rows(conn, job_id)
+            if _all_full(after):
+                await conn.execute(
+                    update(JOB).where(JOB.c.id == job_id).values(status=JobStatus.COMPLETED, updated_at=now)
+                )
+        return statuses
+
+    def _gate(self, value: Any, lease: Any) -> tuple[dict[str, Any] | None, list[Any]]:
+        """Run the gates with `meta` forced to the lease's truth (a worker cannot relabel a trace)."""
+        if isinstance(value, Mapping):
+            scenario = self._resources.scenarios.get(lease.scenario)
+            meta = dict(value.get("meta") or {}) if isinstance(value.get("meta"), Mapping) else {}
+            meta.update(behaviour=lease.behaviour, scenario=lease.scenario, seed=lease.seed)
+            if scenario is not None:
+                meta["language"] = scenario.language
+            value = {**value, "meta": meta}
+        trace, rejections = run_gates(value, self._resources.gate_context)
+        if trace is None:
+            return None, rejections
+        return (value if isinstance(value, dict) else trace.to_json()), rejections
+
+    async def delete_job(self, job_id: int) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(JOB).where(JOB.c.id == job_id))
+
+
+def _state(row: Any) -> BehaviourState:
+    return BehaviourState(
+        name=row.behaviour,
+        target=row.target,
+        accepted=row.accepted,
+        passed=row.passed,
+        completed=row.completed,
+        in_flight=row.in_flight,
+    )
+
+
+def _all_full(rows: Sequence[Any]) -> bool:
+    return all(row.accepted >= row.target for row in rows)
+
+
+async def _lease_rows(conn: AsyncConnection, lease_ids: Sequence[str]) -> dict[str, Any]:
+    result = await conn.execute(select(LEASE.c.id, LEASE.c.job_id).where(LEASE.c.id.in_(list(lease_ids))))
+    return {row.id: row for row in result}

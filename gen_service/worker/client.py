@@ -1,0 +1,76 @@
+"""The worker's only way to reach the coordinator: its HTTP API, through one httpx client.
+
+In the embedded mode the same client runs over `httpx.ASGITransport(app)`; everywhere else over real
+sockets. Transport failures and 5xx answers (a coordinator restarting, a database failover) are
+retried with capped exponential backoff; 4xx answers are bugs or bad configuration and raise at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
+
+from gen_service.api.schemas import ClaimResponse, LeaseOut, ResultIn, ResultStatusOut, SubmitResponse
+from gen_service.serialization import dumps, loads
+
+
+class CoordinatorError(RuntimeError):
+    """The coordinator refused a request (4xx) or stayed unreachable through every retry."""
+
+
+class CoordinatorClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        max_attempts: int = 8,
+        max_backoff_s: float = 10.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._http = http
+        self._max_attempts = max_attempts
+        self._max_backoff_s = max_backoff_s
+        self._sleep = sleep
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        payload = dumps(body)
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                response = await self._http.post(
+                    path, content=payload, headers={"content-type": "application/json"}
+                )
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 400:
+                    return loads(response.content)
+                if response.status_code < 500:
+                    raise CoordinatorError(f"{path}: HTTP {response.status_code}: {response.text[:500]}")
+                problem = f"HTTP {response.status_code}"
+            if attempt == self._max_attempts:
+                raise CoordinatorError(
+                    f"{path}: coordinator unreachable after {attempt} attempts ({problem})"
+                )
+            delay = min(self._max_backoff_s, 0.2 * 2 ** (attempt - 1))
+            await self._sleep(delay * (0.5 + random.random() / 2))
+        raise AssertionError("unreachable")
+
+    async def claim(self, worker_id: str, max_leases: int, job_id: int | None = None) -> ClaimResponse:
+        body: dict[str, Any] = {"worker_id": worker_id, "max_leases": max_leases}
+        if job_id is not None:
+            body["job_id"] = job_id
+        return ClaimResponse.model_validate(await self._post("/v1/leases/claim", body))
+
+    async def submit(self, results: Sequence[ResultIn]) -> list[ResultStatusOut]:
+        body = {"results": [r.model_dump() for r in results]}
+        return SubmitResponse.model_validate(await self._post("/v1/results", body)).results
+
+    async def release(self, leases: Sequence[LeaseOut]) -> int:
+        if not leases:
+            return 0
+        body = {"leases": [{"lease_id": lease.lease_id, "token": lease.token} for lease in leases]}
+        return int((await self._post("/v1/leases/release", body))["released"])

@@ -1,0 +1,239 @@
+"""The async worker pool: claim leases in batches, call the teacher, gate, submit in batches.
+
+One loop keeps up to `concurrency` teacher calls running. Claims ask for many leases at once and
+results are flushed in batches (size or interval, whichever comes first), so the coordinator sees a
+few large requests instead of two small ones per sample.
+
+Shutdown (stop event, SIGTERM, Ctrl-C): nothing new is claimed; calls in progress get `grace_s` to
+finish and be submitted; leases still unanswered after that are released so their deficit is handed
+out again at once instead of waiting for expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gen_service.api.schemas import LeaseOut, ResultIn
+from gen_service.core.gates import run_gates
+from gen_service.core.prompts import TeacherPrompt, render_prompt
+from gen_service.core.trace import MalformedTrace, assemble_trace, parse_teacher_reply
+from gen_service.resources import Resources
+from gen_service.worker.client import CoordinatorClient, CoordinatorError
+from gen_service.worker.teachers import Teacher, TeacherRequest, TeacherUnavailable
+
+log = logging.getLogger("tracegen.worker")
+
+
+@dataclass
+class PoolStats:
+    claimed: int = 0
+    submitted: int = 0
+    released: int = 0
+    teacher_failures: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    local_rejects: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    concurrency: int = 32
+    job_id: int | None = None
+    worker_id: str = field(default_factory=lambda: f"worker-{uuid.uuid4().hex[:12]}")
+    submit_batch: int = 64
+    submit_interval_s: float = 0.05
+    idle_poll_s: float = 0.5
+    grace_s: float = 30.0
+    exit_when_idle: bool = True  # stop when no job can issue more work (embedded mode, tests)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        client: CoordinatorClient,
+        teachers: Mapping[str, Teacher],
+        resources: Resources,
+        config: PoolConfig,
+    ) -> None:
+        self._client = client
+        self._teachers = teachers
+        self._resources = resources
+        self._config = config
+        self._prompts: dict[tuple[str, str, str], TeacherPrompt] = {}
+        self._tools = resources.vocabulary.openai_tools()
+        self._pending_results: list[ResultIn] = []
+        self._results_ready = asyncio.Event()
+        self.stats = PoolStats()
+
+    def _prompt(self, lease: LeaseOut) -> TeacherPrompt:
+        key = (lease.behaviour, lease.scenario, lease.prompt_version)
+        prompt = self._prompts.get(key)
+        if prompt is None:
+            prompt = render_prompt(
+                self._resources.behaviours[lease.behaviour],
+                self._resources.scenarios[lease.scenario],
+                self._resources.vocabulary,
+                version=lease.prompt_version,
+            )
+            self._prompts[key] = prompt
+        return prompt
+
+    async def run(self, stop: asyncio.Event) -> PoolStats:
+        """Work until `stop` is set (or, with exit_when_idle, until no job has work left)."""
+        running: dict[asyncio.Task[None], LeaseOut] = {}
+        submitter = asyncio.create_task(self._submit_loop())
+        config = self._config
+        try:
+            while not stop.is_set():
+                free = config.concurrency - len(running)
+                more_possible = True
+                # Claim in chunks, not one lease at a time: a quarter of the pool at least.
+                if free >= max(1, config.concurrency // 4) or not running:
+                    claim = await self._client.claim(config.worker_id, free, config.job_id)
+                    more_possible = claim.more_work_possible
+                    self.stats.claimed += len(claim.leases)
+                    for lease in claim.leases:
+                        task = asyncio.create_task(self._process(lease))
+                        running[task] = lease
+                if not running:
+                    if not more_possible and config.exit_when_idle:
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), config.idle_poll_s)
+                    continue
+                stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
+                done, _ = await asyncio.wait(
+                    [*running, stopper], timeout=config.idle_poll_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                stopper.cancel()
+                for task in done:
+                    if task is not stopper:
+                        running.pop(task)
+                        self._raise_unexpected(task)
+        finally:
+            await self._drain(running)
+            submitter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await submitter
+            await self._flush()
+        return self.stats
+
+    def _raise_unexpected(self, task: asyncio.Task[None]) -> None:
+        exc = task.exception()
+        if exc is not None:
+            raise exc
+
+    async def _drain(self, running: dict[asyncio.Task[None], LeaseOut]) -> None:
+        if not running:
+            return
+        done, pending = await asyncio.wait(list(running), timeout=self._config.grace_s)
+        for task in pending:
+            task.cancel()
+        unfinished = [running[task] for task in pending]
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("lease task failed during shutdown", exc_info=task.exception())
+        await self._flush()
+        if unfinished:
+            with contextlib.suppress(Exception):
+                self.stats.released += await self._client.release(unfinished)
+
+    async def _process(self, lease: LeaseOut) -> None:
+        teacher = self._teachers.get(lease.teacher)
+        if teacher is None:
+            log.error(
+                "lease %s names teacher %r, not configured on this worker", lease.lease_id, lease.teacher
+            )
+            self.stats.released += await self._client.release([lease])
+            return
+        prompt = self._prompt(lease)
+        request = TeacherRequest(
+            messages=[{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}],
+            behaviour=lease.behaviour,
+            scenario=lease.scenario,
+            seed=lease.seed,
+            lease_id=lease.lease_id,
+        )
+        started = time.perf_counter()
+        try:
+            reply = await teacher.complete(request)
+        except TeacherUnavailable as exc:
+            # Infrastructure, not quality: give the lease back so its deficit is re-issued.
+            self.stats.teacher_failures += 1
+            log.warning("teacher %s unavailable for lease %s: %s", lease.teacher, lease.lease_id, exc)
+            self.stats.released += await self._client.release([lease])
+            return
+        latency_ms = (time.perf_counter() - started) * 1000
+        trace: dict[str, Any] | None
+        try:
+            reply_messages = parse_teacher_reply(reply.text)
+        except MalformedTrace:
+            trace = None
+        else:
+            scenario = self._resources.scenarios[lease.scenario]
+            trace = assemble_trace(
+                prompt.system,
+                prompt.user,
+                reply_messages,
+                self._tools,
+                {
+                    "behaviour": lease.behaviour,
+                    "layer": self._resources.behaviours[lease.behaviour].layer,
+                    "language": scenario.language,
+                    "scenario": lease.scenario,
+                    "seed": lease.seed,
+                    "teacher": lease.teacher,
+                    "prompt_version": prompt.version,
+                    "finish_reason": reply.finish_reason,
+                },
+            )
+        _, rejections = run_gates(trace if trace is not None else reply.text, self._resources.gate_context)
+        for rejection in rejections:
+            self.stats.local_rejects[rejection.reason.value] += 1
+        self._pending_results.append(
+            ResultIn(
+                lease_id=lease.lease_id,
+                token=lease.token,
+                trace=trace,
+                raw_text=reply.text,
+                reasoning=reply.reasoning,
+                finish_reason=reply.finish_reason,
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
+                latency_ms=latency_ms,
+            )
+        )
+        if len(self._pending_results) >= self._config.submit_batch:
+            self._results_ready.set()
+
+    async def _submit_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._results_ready.wait(), self._config.submit_interval_s)
+            self._results_ready.clear()
+            try:
+                await self._flush()
+            except CoordinatorError:
+                # The batch went back to the front of the queue; try again after a pause.
+                log.exception("submitting results failed; will retry")
+                await asyncio.sleep(self._config.idle_poll_s)
+
+    async def _flush(self) -> None:
+        while self._pending_results:
+            batch = self._pending_results[: self._config.submit_batch]
+            del self._pending_results[: len(batch)]
+            try:
+                statuses = await self._client.submit(batch)
+            except CoordinatorError:
+                self._pending_results[:0] = batch
+                raise
+            self.stats.submitted += len(batch)
+            for status in statuses:
+                self.stats.outcomes[status.outcome.value] += 1

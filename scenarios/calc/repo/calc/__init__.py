@@ -1,0 +1,5 @@
+"""Evaluate arithmetic expressions."""
+
+from calc.evaluator import CalcError, evaluate
+
+__all__ = ["CalcError", "evaluate"]
