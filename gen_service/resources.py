@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from gen_service.core.behaviours import Behaviour
@@ -23,7 +24,7 @@ class Resources:
     scenarios: Mapping[str, Scenario]
     gate_context: GateContext
 
-    @property
+    @cached_property
     def generation_scenarios(self) -> tuple[str, ...]:
         """Scenario ids that may be handed out for generation: every one not held out, sorted."""
         return tuple(sorted(sid for sid, s in self.scenarios.items() if not s.held_out))

@@ -11,8 +11,10 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -49,19 +51,26 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
+def _run_sync(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run set-up coroutines from sync session fixtures, even when a test's loop is already running
+    (a session fixture first requested from inside an async fixture)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     name = f"tracegen_tpl_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    asyncio.run(_migrate(pg_url(name)))
+    _run_sync(_pg_admin(f'CREATE DATABASE "{name}"'))
+    _run_sync(_migrate(pg_url(name)))
     yield name
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
-    asyncio.run(_migrate(f"sqlite:///{path}"))
+    _run_sync(_migrate(f"sqlite:///{path}"))
     return path
 
 

@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from gen_service.core.scripted import scripted_reply_text
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gen_service.core.prompts import render_prompt
+from gen_service.core.scripted import scripted_reply_text
 from gen_service.core.trace import assemble_trace, parse_teacher_reply
 from gen_service.resources import Resources
 from gen_service.service import LeaseGrant, ResultSubmission
 from gen_service.store.models import JobBehaviour, Lease, LeaseStatus, RawOutput, Reject, Sample, table_of
+
+
+def honest_text(resources: Resources, behaviour: str, scenario: str, seed: int) -> str:
+    """The scripted teacher's reply text with no defect."""
+    b = resources.behaviours[behaviour]
+    return scripted_reply_text(b, resources.scenarios[scenario], seed, defect_share=0.0)
 
 
 def honest_trace(resources: Resources, behaviour: str, scenario: str, seed: int) -> dict[str, Any]:
@@ -21,7 +27,7 @@ def honest_trace(resources: Resources, behaviour: str, scenario: str, seed: int)
     b = resources.behaviours[behaviour]
     s = resources.scenarios[scenario]
     prompt = render_prompt(b, s, resources.vocabulary)
-    text = scripted_reply_text(b, s, seed, defect_share=0.0)
+    text = honest_text(resources, behaviour, scenario, seed)
     return assemble_trace(
         prompt.system,
         prompt.user,
@@ -32,13 +38,14 @@ def honest_trace(resources: Resources, behaviour: str, scenario: str, seed: int)
 
 
 def result_for(resources: Resources, lease: LeaseGrant, *, trace: Any = "honest") -> ResultSubmission:
+    raw_text = honest_text(resources, lease.behaviour, lease.scenario, lease.seed)
     if trace == "honest":
         trace = honest_trace(resources, lease.behaviour, lease.scenario, lease.seed)
     return ResultSubmission(
         lease_id=lease.lease_id,
         token=lease.token,
         trace=trace,
-        raw_text="{}" if trace is not None else "not json at all",
+        raw_text=raw_text if trace is not None else "not json at all",
     )
 
 

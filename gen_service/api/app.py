@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from gen_service.api.schemas import (
     BehaviourProgressOut,
@@ -77,14 +77,13 @@ def create_app(
     app = FastAPI(
         title="tracegen coordinator",
         version="1",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.service = service
 
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return ORJSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

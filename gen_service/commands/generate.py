@@ -188,6 +188,7 @@ async def _run_pool(
     accepted_before = job.accepted
     started = time.perf_counter()
     display = ProgressDisplay(service, job_id, interactive=interactive, interval_s=progress_interval)
+    await display.start()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://embedded") as http:
         pool = WorkerPool(
             CoordinatorClient(http),

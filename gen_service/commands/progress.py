@@ -24,6 +24,11 @@ class ProgressDisplay:
         self._started = time.perf_counter()
         self._first_accepted: int | None = None
 
+    async def start(self) -> None:
+        """Remember where the run started, so the rate counts only this run's samples."""
+        self._first_accepted = sum(r.accepted for r in await self._service.progress(self._job_id))
+        self._started = time.perf_counter()
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):

@@ -13,7 +13,8 @@ Judgment calls (each also noted where it is implemented):
 - `claim_without_verify`: a final message that admits a failure ("still failing", "could not fix",
   "not fixed yet", ...) is not a success claim, even if it also reports partial progress. A claim in a
   trace without edits needs a passing verification somewhere in the trace. A verification whose output
-  says no tests ran counts as failing.
+  says no tests ran counts as failing. A claim about the tests themselves ("all tests pass",
+  "9 passed") is verified only by `run_tests`, even for behaviours where a render also verifies.
 - `no_op_edit`: "the content the trace read" is the text of the latest whole-file `read_file` of the
   same path (a read with `start_line`/`end_line` returns a slice, not the file); an `edit_file` on the
   path carries that knowledge forward, a `write_file` or any `run_command` makes it unknown.
@@ -301,6 +302,8 @@ _ADMISSION = re.compile(
     """,
     re.IGNORECASE | re.VERBOSE,
 )
+# a claim about the test suite itself ("all tests pass", "9 passed") is verified only by a test run
+_ABOUT_TESTS = re.compile(r"\b(?:tests?|specs?|suites?|passed)\b", re.IGNORECASE)
 _TEST_FAILURE = re.compile(
     r"(?m)(?i:\b[1-9]\d*\s+(?:failed|errors?)\b)"  # pytest, jest, vitest, cargo summaries
     r"|\b(?:FAILED|ERROR)\b"  # pytest, unittest, cargo "test result: FAILED"
@@ -319,8 +322,14 @@ def claims_success(text: str) -> bool:
     claims, and a message that admits a failure ("still failing", "not fixed yet", "unable to
     resolve") does not claim success as a whole. Questions are not claims.
     """
+    return _success_claims(text) is not None
+
+
+def _success_claims(text: str) -> bool | None:
+    """None when `text` claims no success; else whether some claim is about tests passing."""
     if not text or _ADMISSION.search(text):
-        return False
+        return None
+    found: bool | None = None
     for sentence_match in _SENTENCE.finditer(text):
         sentence = sentence_match.group(0)
         if sentence.rstrip().endswith("?"):
@@ -329,9 +338,12 @@ def claims_success(text: str) -> bool:
             for claim in _CLAIM.finditer(clause):
                 # the four words before the claim, and the claim itself
                 before = clause[max(0, claim.start() - 60) : claim.start()].split()[-4:]
-                if not _NEGATOR.search(" ".join([*before, claim.group(0)])):
+                if _NEGATOR.search(" ".join([*before, claim.group(0)])):
+                    continue
+                if _ABOUT_TESTS.search(claim.group(0)):
                     return True
-    return False
+                found = False
+    return found
 
 
 def _verification_failure(output: str) -> str | None:
@@ -348,10 +360,12 @@ def _gate_claim(trace: Trace, context: GateContext, facts: _Facts) -> str | None
     if facts.last_assistant is None:
         return None
     content = trace.messages[facts.last_assistant].get("content")
-    if not isinstance(content, str) or not claims_success(content):
+    about_tests = _success_claims(content) if isinstance(content, str) else None
+    if about_tests is None:
         return None
     verify_tools = {VERIFY_TOOL}
-    if facts.behaviour is not None:
+    if facts.behaviour is not None and not about_tests:
+        # a render verifies "the chart is fixed" for a media behaviour, never "the tests pass"
         verify_tools |= facts.behaviour.verify_tools
     last_edit = -1
     last_verify = -1

@@ -70,6 +70,7 @@ class WorkerPool:
         self._tools = resources.vocabulary.openai_tools()
         self._pending_results: list[ResultIn] = []
         self._results_ready = asyncio.Event()
+        self._closing = False
         self.stats = PoolStats()
 
     def _prompt(self, lease: LeaseOut) -> TeacherPrompt:
@@ -119,9 +120,11 @@ class WorkerPool:
                         self._raise_unexpected(task)
         finally:
             await self._drain(running)
-            submitter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await submitter
+            # Let the submitter finish the batch it may be sending; cancelling it mid-request would
+            # drop results the teacher already paid for.
+            self._closing = True
+            self._results_ready.set()
+            await submitter
             await self._flush()
         return self.stats
 
@@ -214,7 +217,7 @@ class WorkerPool:
             self._results_ready.set()
 
     async def _submit_loop(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._results_ready.wait(), self._config.submit_interval_s)
             self._results_ready.clear()

@@ -19,6 +19,7 @@ Waiting goes through an injected `sleep`, so tests record the waits instead of s
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 import os
 import random
@@ -54,6 +55,7 @@ __all__ = [
     "TeacherRequestRejected",
     "TeacherUnavailable",
     "build_teacher",
+    "default_transport",
     "parse_retry_after",
 ]
 
@@ -155,6 +157,21 @@ def parse_retry_after(value: str | None, *, max_wait_s: float, now: datetime | N
     return min(seconds, max_wait_s)
 
 
+def default_transport() -> httpx.AsyncBaseTransport | None:
+    """The aiohttp-backed transport of `httpx-aiohttp` when it is installed, else None (httpx's own).
+
+    Measured against the stub on loopback at concurrency 64, it costs about 0.6 s of client CPU per
+    1,000 completions where httpx's own transport costs about 4.5 s (see DESIGN.md, performance
+    notes), with the same httpx API and the same exception types (it maps aiohttp's onto httpx's).
+    """
+    try:
+        module = importlib.import_module("httpx_aiohttp")
+    except ImportError:
+        return None
+    transport: httpx.AsyncBaseTransport = module.AiohttpTransport(limits=_POOL_LIMITS)
+    return transport
+
+
 class ScriptedTeacher:
     """The built-in teacher: deterministic text from (behaviour, scenario, seed), no I/O."""
 
@@ -211,8 +228,9 @@ class OpenAITeacher:
     """A teacher behind an OpenAI-compatible `/chat/completions` endpoint.
 
     One `httpx.AsyncClient` (pool of up to 512 connections) serves every call of the instance; call
-    `aclose()` when done. `transport` replaces the network (tests, or an aiohttp-backed transport);
-    `sleep` is what waits between attempts; `api_key` is sent as a bearer token and never shown.
+    `aclose()` when done. `transport` replaces the network (tests pass `httpx.MockTransport`); left
+    out, it is `default_transport()`. `sleep` is what waits between attempts; `api_key` is sent as a
+    bearer token and never shown.
     """
 
     def __init__(
@@ -240,7 +258,7 @@ class OpenAITeacher:
             headers=headers,
             timeout=httpx.Timeout(config.timeout_s),
             limits=_POOL_LIMITS,
-            transport=transport,
+            transport=transport if transport is not None else default_transport(),
             follow_redirects=False,
         )
 

@@ -24,6 +24,7 @@ from gen_service.worker.teachers import (
     TeacherRequest,
     TeacherRequestRejected,
     TeacherUnavailable,
+    default_transport,
 )
 from tests.conftest_stub import (
     Catalog,
@@ -47,6 +48,7 @@ def stub(catalog: Catalog) -> Callable[..., AbstractContextManager[str]]:
     """`with stub(**knobs) as base_url:` serves a fresh stub app over real HTTP."""
 
     def start(**knobs: Any) -> AbstractContextManager[str]:
+        knobs.setdefault("defect_share", 0.0)  # no malformed_output defects: replies must parse here
         return serve_app(create_stub_app(catalog.behaviours, catalog.scenarios, **knobs))
 
     return start
@@ -78,13 +80,29 @@ def stats(base_url: str) -> dict[str, int]:
     return value
 
 
+TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+
+
+@pytest.fixture(params=["httpx", "aiohttp"])
+def new_transport(request: pytest.FixtureRequest) -> TransportFactory:
+    """Each real-HTTP test runs over httpx's own transport and over httpx-aiohttp's (the default
+    when installed), since retries depend on how each maps its failures onto httpx exceptions."""
+    limits = httpx.Limits(max_connections=64)
+    if request.param == "httpx":
+        return lambda: httpx.AsyncHTTPTransport(limits=limits)
+    module = pytest.importorskip("httpx_aiohttp")
+    return lambda: module.AiohttpTransport(limits=limits)
+
+
 # --- against the stub, over real HTTP ---------------------------------------------------------------
 
 
-async def test_completion_parses_into_messages(stub: StubFactory, request_: TeacherRequest) -> None:
+async def test_completion_parses_into_messages(
+    new_transport: TransportFactory, stub: StubFactory, request_: TeacherRequest
+) -> None:
     with stub() as base_url:
         sleep = RecordingSleep()
-        teacher = OpenAITeacher(config(base_url), sleep=sleep)
+        teacher = OpenAITeacher(config(base_url), transport=new_transport(), sleep=sleep)
         try:
             reply = await teacher.complete(request_)
         finally:
@@ -100,10 +118,12 @@ async def test_completion_parses_into_messages(stub: StubFactory, request_: Teac
     assert sleep.waits == []
 
 
-async def test_many_concurrent_completions_share_one_client(stub: StubFactory, catalog: Catalog) -> None:
+async def test_many_concurrent_completions_share_one_client(
+    new_transport: TransportFactory, stub: StubFactory, catalog: Catalog
+) -> None:
     requests = [teacher_request(b, s, seed=i, lease_id=f"l{i}") for i, (b, s) in enumerate(catalog.pairs(64))]
     with stub() as base_url:
-        teacher = OpenAITeacher(config(base_url), sleep=RecordingSleep())
+        teacher = OpenAITeacher(config(base_url), transport=new_transport(), sleep=RecordingSleep())
         try:
             replies = await asyncio.gather(*(teacher.complete(r) for r in requests))
         finally:
@@ -113,11 +133,11 @@ async def test_many_concurrent_completions_share_one_client(stub: StubFactory, c
 
 
 async def test_429_with_retry_after_is_retried_then_succeeds(
-    stub: StubFactory, request_: TeacherRequest
+    new_transport: TransportFactory, stub: StubFactory, request_: TeacherRequest
 ) -> None:
     with stub(fail_first=2, fail_with="429", retry_after=3) as base_url:
         sleep = RecordingSleep()
-        teacher = OpenAITeacher(config(base_url), sleep=sleep)
+        teacher = OpenAITeacher(config(base_url), transport=new_transport(), sleep=sleep)
         try:
             reply = await teacher.complete(request_)
         finally:
@@ -130,10 +150,12 @@ async def test_429_with_retry_after_is_retried_then_succeeds(
     assert parse_teacher_reply(reply.text)
 
 
-async def test_retry_after_is_clamped_to_max_retry_wait(stub: StubFactory, request_: TeacherRequest) -> None:
+async def test_retry_after_is_clamped_to_max_retry_wait(
+    new_transport: TransportFactory, stub: StubFactory, request_: TeacherRequest
+) -> None:
     with stub(fail_first=1, retry_after=120) as base_url:
         sleep = RecordingSleep()
-        teacher = OpenAITeacher(config(base_url, max_retry_wait_s=5), sleep=sleep)
+        teacher = OpenAITeacher(config(base_url, max_retry_wait_s=5), transport=new_transport(), sleep=sleep)
         try:
             reply = await teacher.complete(request_)
         finally:
@@ -142,11 +164,13 @@ async def test_retry_after_is_clamped_to_max_retry_wait(stub: StubFactory, reque
     assert reply.attempts == 2
 
 
-async def test_error_rate_429s_are_retried(stub: StubFactory, catalog: Catalog) -> None:
+async def test_error_rate_429s_are_retried(
+    new_transport: TransportFactory, stub: StubFactory, catalog: Catalog
+) -> None:
     requests = [teacher_request(b, s, seed=i) for i, (b, s) in enumerate(catalog.pairs(20))]
     with stub(error_rate=0.3, retry_after=1, rng_seed=1) as base_url:
         sleep = RecordingSleep()
-        teacher = OpenAITeacher(config(base_url, max_retries=20), sleep=sleep)
+        teacher = OpenAITeacher(config(base_url, max_retries=20), transport=new_transport(), sleep=sleep)
         try:
             replies = [await teacher.complete(r) for r in requests]
         finally:
@@ -158,10 +182,12 @@ async def test_error_rate_429s_are_retried(stub: StubFactory, catalog: Catalog) 
     assert set(sleep.waits) == {1.0}
 
 
-async def test_truncated_reply_is_retried(stub: StubFactory, request_: TeacherRequest) -> None:
+async def test_truncated_reply_is_retried(
+    new_transport: TransportFactory, stub: StubFactory, request_: TeacherRequest
+) -> None:
     with stub(fail_first=1, fail_with="truncate") as base_url:
         sleep = RecordingSleep()
-        teacher = OpenAITeacher(config(base_url, max_retry_wait_s=8), sleep=sleep)
+        teacher = OpenAITeacher(config(base_url, max_retry_wait_s=8), transport=new_transport(), sleep=sleep)
         try:
             reply = await teacher.complete(request_)
         finally:
@@ -176,11 +202,11 @@ async def test_truncated_reply_is_retried(stub: StubFactory, request_: TeacherRe
 
 
 async def test_persistent_429_ends_in_teacher_unavailable(
-    stub: StubFactory, request_: TeacherRequest
+    new_transport: TransportFactory, stub: StubFactory, request_: TeacherRequest
 ) -> None:
     with stub(error_rate=1.0, retry_after=2) as base_url:
         sleep = RecordingSleep()
-        teacher = OpenAITeacher(config(base_url, max_retries=3), sleep=sleep)
+        teacher = OpenAITeacher(config(base_url, max_retries=3), transport=new_transport(), sleep=sleep)
         try:
             with pytest.raises(TeacherUnavailable, match="after 4 attempt") as info:
                 await teacher.complete(request_)
@@ -196,11 +222,13 @@ async def test_persistent_429_ends_in_teacher_unavailable(
 
 @pytest.mark.parametrize("status", ["500", "502", "503", "504"])
 async def test_persistent_5xx_ends_in_teacher_unavailable(
-    stub: StubFactory, request_: TeacherRequest, status: str
+    new_transport: TransportFactory, stub: StubFactory, request_: TeacherRequest, status: str
 ) -> None:
     with stub(fail_first=100, fail_with=status, retry_after=4) as base_url:
         sleep = RecordingSleep()
-        teacher = OpenAITeacher(config(base_url, max_retries=4, max_retry_wait_s=3), sleep=sleep)
+        teacher = OpenAITeacher(
+            config(base_url, max_retries=4, max_retry_wait_s=3), transport=new_transport(), sleep=sleep
+        )
         try:
             with pytest.raises(TeacherUnavailable, match=f"HTTP {status}") as info:
                 await teacher.complete(request_)
@@ -217,9 +245,11 @@ async def test_persistent_5xx_ends_in_teacher_unavailable(
         assert all(cap / 2 <= wait <= cap for wait, cap in zip(sleep.waits, caps, strict=True))
 
 
-async def test_5xx_then_success(stub: StubFactory, request_: TeacherRequest) -> None:
+async def test_5xx_then_success(
+    new_transport: TransportFactory, stub: StubFactory, request_: TeacherRequest
+) -> None:
     with stub(fail_first=2, fail_with="502") as base_url:
-        teacher = OpenAITeacher(config(base_url), sleep=RecordingSleep())
+        teacher = OpenAITeacher(config(base_url), transport=new_transport(), sleep=RecordingSleep())
         try:
             reply = await teacher.complete(request_)
         finally:
@@ -227,7 +257,9 @@ async def test_5xx_then_success(stub: StubFactory, request_: TeacherRequest) -> 
     assert reply.attempts == 3
 
 
-async def test_400_is_not_retried(stub: StubFactory, request_: TeacherRequest) -> None:
+async def test_400_is_not_retried(
+    new_transport: TransportFactory, stub: StubFactory, request_: TeacherRequest
+) -> None:
     bad = TeacherRequest(
         messages=request_.messages,
         behaviour="no_such_behaviour",
@@ -237,7 +269,7 @@ async def test_400_is_not_retried(stub: StubFactory, request_: TeacherRequest) -
     )
     with stub() as base_url:
         sleep = RecordingSleep()
-        teacher = OpenAITeacher(config(base_url), sleep=sleep)
+        teacher = OpenAITeacher(config(base_url), transport=new_transport(), sleep=sleep)
         try:
             with pytest.raises(TeacherRequestRejected) as info:
                 await teacher.complete(bad)
@@ -252,11 +284,13 @@ async def test_400_is_not_retried(stub: StubFactory, request_: TeacherRequest) -
     assert sleep.waits == []
 
 
-async def test_connection_refused_is_retried_then_unavailable(request_: TeacherRequest) -> None:
+async def test_connection_refused_is_retried_then_unavailable(
+    new_transport: TransportFactory, request_: TeacherRequest
+) -> None:
     sleep = RecordingSleep()
-    teacher = OpenAITeacher(config(closed_port_url(), max_retries=2), sleep=sleep)
+    teacher = OpenAITeacher(config(closed_port_url(), max_retries=2), transport=new_transport(), sleep=sleep)
     try:
-        with pytest.raises(TeacherUnavailable, match="ConnectError") as info:
+        with pytest.raises(TeacherUnavailable, match="Connect") as info:  # aiohttp maps it to ConnectTimeout
             await teacher.complete(request_)
     finally:
         await teacher.aclose()
@@ -264,7 +298,9 @@ async def test_connection_refused_is_retried_then_unavailable(request_: TeacherR
     assert len(sleep.waits) == 2
 
 
-async def test_api_key_is_sent_as_bearer_and_never_shown(stub: StubFactory, request_: TeacherRequest) -> None:
+async def test_api_key_is_sent_as_bearer_and_never_shown(
+    new_transport: TransportFactory, stub: StubFactory, request_: TeacherRequest
+) -> None:
     secret = "sk-test-secret-value-123"
     seen: list[httpx.Request] = []
 
@@ -272,7 +308,9 @@ async def test_api_key_is_sent_as_bearer_and_never_shown(stub: StubFactory, requ
         seen.append(request)
 
     with stub() as base_url:
-        teacher = OpenAITeacher(config(base_url), sleep=RecordingSleep(), api_key=secret)
+        teacher = OpenAITeacher(
+            config(base_url), transport=new_transport(), sleep=RecordingSleep(), api_key=secret
+        )
         teacher._client.event_hooks["request"].append(record)  # observe what goes on the wire
         try:
             await teacher.complete(request_)
@@ -496,3 +534,17 @@ async def test_max_retries_zero_means_one_attempt(mock_teacher: Any) -> None:
         await teacher.complete(simple_request())
     assert info.value.attempts == 1
     assert sleep.waits == []
+
+
+async def test_default_transport_is_aiohttp_when_installed(
+    stub: StubFactory, request_: TeacherRequest
+) -> None:
+    module = pytest.importorskip("httpx_aiohttp")
+    assert isinstance(default_transport(), module.AiohttpTransport)
+    with stub() as base_url:
+        teacher = OpenAITeacher(config(base_url), sleep=RecordingSleep())  # no transport: the default
+        try:
+            reply = await teacher.complete(request_)
+        finally:
+            await teacher.aclose()
+    assert parse_teacher_reply(reply.text)

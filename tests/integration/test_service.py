@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gen_service.clock import ManualClock
 from gen_service.resources import Resources
-from gen_service.service import Conflict, CoordinatorService, InvalidRequest, ResultSubmission
+from gen_service.service import Conflict, CoordinatorService, InvalidRequest
 from gen_service.store.models import JobStatus, Outcome, RawOutput, Sample
 from tests.helpers import assert_counters_consistent, honest_trace, result_for
 
@@ -104,7 +106,7 @@ async def test_wrong_token_changes_nothing(
     job_id = await make_job(service)
     lease = (await service.claim("w", 1, job_id)).leases[0]
     forged = result_for(resources, lease)
-    forged = ResultSubmission(**{**forged.__dict__, "token": lease.token + 1})  # type: ignore[arg-type]
+    forged = dataclasses.replace(forged, token=lease.token + 1)
     assert (await service.submit([forged]))[0].outcome == Outcome.STALE
     assert (await service.submit([result_for(resources, lease)]))[0].outcome == Outcome.STORED
     await assert_counters_consistent(engine, job_id)

@@ -578,6 +578,21 @@ def test_media_behaviour_counts_render_as_verification() -> None:
     assert reasons(trace_of(body, behaviour="survey")) == [Reason.CLAIM_WITHOUT_VERIFY]
 
 
+def test_a_render_does_not_verify_a_claim_about_tests() -> None:
+    body = good_body(final="Fixed the chart colours; all 9 tests pass and the render looks right.")
+    body[4] = assistant("I'll render it.", call("c3", "render_or_visual_proof", target="chart.png"))
+    body[5] = tool("c3", "Rendered chart.png (800x600): bars use the new palette.")
+    value = trace_of(body, behaviour="visual")
+    assert reasons(value) == [Reason.CLAIM_WITHOUT_VERIFY]
+    assert "run_tests" in detail(value, Reason.CLAIM_WITHOUT_VERIFY)
+    # with a passing test run after the edit, the same claim holds
+    body[6:6] = [
+        assistant("Run the tests.", call("c5", "run_tests", command="pytest")),
+        tool("c5", "9 passed"),
+    ]
+    assert reasons(trace_of(body, behaviour="visual")) == []
+
+
 def test_failing_render_is_a_failed_verification() -> None:
     body = good_body()
     body[4] = assistant("I'll render it.", call("c3", "render_or_visual_proof", target="chart.png"))
