@@ -23,6 +23,7 @@ _COMMANDS: dict[str, str] = {
     "gate": "gen_service.gate_command:gate",
     "scenarios": "gen_service.scenario_bank:scenarios",
     "teacher-stub": "gen_service.teacher_stub:teacher_stub",
+    "corpus": "trainer.cli:corpus",
 }
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gen_service.core.behaviours import Behaviour
-from gen_service.core.gates import GateContext, run_gates
+from gen_service.core.gates import GateContext, claims_success, run_gates
 from gen_service.core.scenarios import FixEdit, Scenario
 from gen_service.core.trace import assemble_trace
 from gen_service.serialization import dumps_str, loads
@@ -84,6 +84,7 @@ _DEF_LINE = (
     re.compile(r"^\s{2,}(?!if\b|for\b|while\b|switch\b|return\b)(\w+)\s*\([^)]*\)\s*\{"),
 )
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ASSIGNMENT = re.compile(r"^(?:(?:pub\s+)?(?:const|static|let|var)\s+)?([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)")
 _KEYWORDS_TEXT = (
     "def return if else elif for while in not and or is None True False let const var function fn "
     "pub mut self this match impl use import from class new await async func package type struct"
@@ -194,7 +195,7 @@ def _first_line_matching(text: str, pattern: re.Pattern[str]) -> str | None:
 
 
 _SUMMARY = re.compile(
-    r"\d+ (passed|failed)|^test result:|^(ok|FAIL)\s|^Tests?:|^(OK|FAILED)\b|^Ran \d+ tests?"
+    r"\d+ (passed|failed)|^test result:|^(ok|FAIL)\s+\S+\s+\d|^Tests?:|^(OK|FAILED)\b|^Ran \d+ tests?"
 )
 _TAP_SUMMARY = {True: re.compile(r"^# pass \d+"), False: re.compile(r"^# fail \d+")}
 
@@ -232,6 +233,8 @@ class _Facts:
     task_gist: str
     archetype: str
     fixed_files: Mapping[str, str]
+    old_shown: str  # old_line, or for a pure insertion the line it follows
+    new_shown: str
 
     @property
     def language(self) -> str:
@@ -254,14 +257,16 @@ class _Facts:
         return sorted({edit.path for edit in self.scenario.fix})
 
 
-def _changed_pair(edit: FixEdit) -> tuple[str, str]:
+def _changed_pair(edit: FixEdit) -> tuple[str, str, int]:
+    """(first removed line, first added line, index in `old` of the line the change is at)."""
     old_lines, new_lines = edit.old.splitlines(), edit.new.splitlines()
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old_lines, b=new_lines).get_opcodes():
         if tag != "equal":
             old = old_lines[i1].strip() if i2 > i1 else ""
             new = new_lines[j1].strip() if j2 > j1 else ""
-            return _clip(old, 100), _clip(new, 100)
-    return _clip(edit.old.strip(), 100), _clip(edit.new.strip(), 100)
+            at = i1 if i2 > i1 else max(0, i1 - 1)
+            return _clip(old, 100), _clip(new, 100), min(at, max(0, len(old_lines) - 1))
+    return _clip(edit.old.strip(), 100), _clip(edit.new.strip(), 100), 0
 
 
 def _find_function(text: str, line: int, fallback: str) -> tuple[str, int]:
@@ -271,6 +276,10 @@ def _find_function(text: str, line: int, fallback: str) -> tuple[str, int]:
             match = pattern.match(lines[number - 1])
             if match and match.group(1) not in _KEYWORDS:
                 return match.group(1), number
+    for number in range(min(line, len(lines)), 0, -1):  # a module-level table or constant
+        match = _ASSIGNMENT.match(lines[number - 1])
+        if match and match.group(1) not in _KEYWORDS:
+            return match.group(1), number
     candidates = [w for w in _IDENT.findall(fallback) if len(w) >= 3 and w not in _KEYWORDS]
     return (max(candidates, key=len) if candidates else "the function"), line
 
@@ -283,11 +292,16 @@ def _facts(scenario: Scenario) -> _Facts:
     if text is None or primary.old not in text:
         raise ValueError(f"scenario {scenario.id!r}: the reference fix does not apply to {primary.path!r}")
     fix_line = text[: text.index(primary.old)].count("\n") + 1
-    old_line, new_line = _changed_pair(primary)
-    # the changed line's own number, for path:line citations
-    first_old = next((ln for ln in primary.old.splitlines() if ln.strip() == old_line.rstrip("…")), None)
-    if first_old is not None:
-        fix_line += primary.old.splitlines().index(first_old)
+    old_line, new_line, at = _changed_pair(primary)
+    fix_line += at  # the changed line's own number, for path:line citations
+    # how reasoning quotes the change when a line is only added or only removed
+    anchor = _clip(primary.old.splitlines()[at].strip(), 100) if primary.old.splitlines() else ""
+    old_shown, new_shown = old_line, new_line
+    if not old_line:
+        old_shown = anchor or "the surrounding code"
+        new_shown = f"{old_shown}` followed by `{new_line}"
+    elif not new_line:
+        new_shown = "(line removed)"
     func, func_line = _find_function(text, fix_line, old_line or new_line)
     tests = [p for p in scenario.files if _TEST_PATH.search(p)]
     relevant_tests = [p for p in scenario.relevant_files if p in tests]
@@ -336,6 +350,8 @@ def _facts(scenario: Scenario) -> _Facts:
         task_gist=_clip(gist, 140),
         archetype=scenario.archetype.replace("_", " ").replace("-", " ") or "logic",
         fixed_files=fixed,
+        old_shown=old_shown,
+        new_shown=new_shown,
     )
 
 
@@ -369,8 +385,8 @@ class _Session:
             "func": f.func,
             "path": f.fix_path,
             "line": f.fix_line,
-            "old": f.old_line,
-            "new": f.new_line,
+            "old": f.old_shown,
+            "new": f.new_shown,
             "change": f.change,
             "cmd": f.cmd,
             "test": f.failing_test,
@@ -1644,8 +1660,8 @@ def plan_visual_diff_check(s: _Session, ex: bool) -> None:
     _media_core(s, repro=s.rng.random() < 0.5)
     after = step_render(s, target, lead="Now the after render. ")
     if ex:
-        b = before.splitlines()[1].strip() if len(before.splitlines()) > 1 else before
-        a = after.splitlines()[1].strip() if len(after.splitlines()) > 1 else after
+        b = (before.splitlines()[1] if len(before.splitlines()) > 1 else before).strip().rstrip(".")
+        a = (after.splitlines()[1] if len(after.splitlines()) > 1 else after).strip().rstrip(".")
         s.final(
             "Comparing the two renders.",
             claim(s)
@@ -2049,12 +2065,16 @@ def _defect_messages(
             result_index = _tool_message_index(m, runs[-1][1]["id"])
             if result_index is None:
                 return None
-            m[result_index]["content"] += f"\nStatus panel: {facts.fail_summary}"
+            m[result_index]["content"] += f"\nStatus panel:\n{facts.fail_summary}"
             return m
 
         variants = [tidy_after_verify, drop_last_run, failing_last_run]
         rng.shuffle(variants)
         variants.append(verification_shows_failure)
+        if not claims_success(base[-1].get("content", "")):
+            base[-1]["content"] = (
+                rng.choice(("All fixed. ", "Done — tests pass. ", "Resolved. ")) + base[-1]["content"]
+            )
 
     elif kind == "lang_runner_mismatch":
 

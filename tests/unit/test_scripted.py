@@ -325,7 +325,11 @@ def test_honest_traces_are_grounded_in_the_scenario(name: str) -> None:
         if call.name == "run_tests":
             assert call.arguments == {"command": scenario.test_command}
             assert result in (scenario.failing_output, scenario.passing_output)
-        if call.name == "read_file" and set(call.arguments) == {"path"} and call.arguments["path"] != fix.path:
+        if (
+            call.name == "read_file"
+            and set(call.arguments) == {"path"}
+            and call.arguments["path"] != fix.path
+        ):
             path = call.arguments["path"]
             expected = scenario.files.get(path, f"Error: file not found: {path}")
             assert result == expected
@@ -423,7 +427,9 @@ def test_every_defect_is_caught_by_exactly_its_gate(name: str, scenario_name: st
 def test_the_not_exhibited_defect_breaks_the_signature(name: str) -> None:
     behaviour = BEHAVIOURS[name]
     for scenario in SCENARIOS.values():
-        seeds = [s for s in range(40) if defect_kind(behaviour, scenario, s, 1.0) == "behaviour_not_exhibited"]
+        seeds = [
+            s for s in range(40) if defect_kind(behaviour, scenario, s, 1.0) == "behaviour_not_exhibited"
+        ]
         for seed in seeds[:2]:
             messages = scripted_reply(behaviour, scenario, seed, defect_share=1.0)["messages"]
             assert behaviour.check(parse_trace(_assembled(behaviour, scenario, messages))) is not None
