@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.expression import false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -55,6 +57,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class JobStatus(StrEnum):
     RUNNING = "running"  # leases are issued while any behaviour has a deficit
+    DRAINING = "draining"  # no new leases; becomes paused once nothing is in flight
     PAUSED = "paused"  # no new leases; in-flight leases may still complete
     CANCELLED = "cancelled"  # no new leases, ever; in-flight results are stored as stale
     COMPLETED = "completed"  # every behaviour reached its target
@@ -89,6 +92,10 @@ class Job(Base):
     prompt_version: Mapped[str] = mapped_column(String(50))
     lease_ttl_s: Mapped[float] = mapped_column(Float)
     next_seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    execution_check: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    token_budget: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # prompt + completion
+    cost_budget: Mapped[float | None] = mapped_column(Float, nullable=True)  # in the teacher's cost unit
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -109,6 +116,8 @@ class JobBehaviour(Base):
     surplus: Mapped[int] = mapped_column(Integer, default=0)
     in_flight: Mapped[int] = mapped_column(Integer, default=0)
     issued: Mapped[int] = mapped_column(Integer, default=0)  # leases ever issued (drives scenario rotation)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Lease(Base):
@@ -154,7 +163,10 @@ class Reject(Base):
     """One row per failing gate reason of a rejected result (a result can fail several)."""
 
     __tablename__ = "reject"
-    __table_args__ = (Index("ix_reject_job_reason", "job_id", "reason"),)
+    __table_args__ = (
+        Index("ix_reject_job_reason", "job_id", "reason"),
+        Index("ix_reject_job_behaviour_reason", "job_id", "behaviour", "reason"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
