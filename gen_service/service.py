@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gen_service.clock import Clock, utc_now
-from gen_service.core.gates import Reason, content_key, run_gates
+from gen_service.core.gates import Reason, Rejection, content_key, run_gates
 from gen_service.core.scheduler import BehaviourState, allocate
 from gen_service.resources import Resources
 from gen_service.store import leases as sql
@@ -97,10 +97,22 @@ class JobView:
     target: int
     accepted: int
     in_flight: int
+    execution_check: bool = False
+    token_budget: int | None = None
+    cost_budget: float | None = None
+    tokens_used: int = 0
+    cost_used: float = 0.0
 
     @property
     def finished(self) -> bool:
         return self.status == JobStatus.COMPLETED
+
+    @property
+    def budget_exhausted(self) -> bool:
+        """Leasing stops once either budget is reached (in-flight calls may still add a little)."""
+        over_tokens = self.token_budget is not None and self.tokens_used >= self.token_budget
+        over_cost = self.cost_budget is not None and self.cost_used >= self.cost_budget
+        return over_tokens or over_cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +127,7 @@ class LeaseGrant:
     scenario: str
     seed: int
     expires_at: datetime
+    execution_check: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +149,9 @@ class ResultSubmission:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: float = 0.0
+    # Rejections from the worker's I/O checks (unverified_fix), which the coordinator cannot rerun;
+    # honoured only for jobs that asked for the execution check.
+    checks: Sequence[tuple[str, str]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +162,27 @@ class ResultStatus:
 
 
 class CoordinatorService:
-    def __init__(self, engine: AsyncEngine, resources: Resources, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        resources: Resources,
+        *,
+        clock: Clock = utc_now,
+        teacher_costs: Mapping[str, tuple[float, float]] | None = None,
+    ) -> None:
         self._engine = engine
         self._resources = resources
         self._clock = clock
+        # teacher name -> (cost per 1k prompt tokens, cost per 1k completion tokens)
+        self._teacher_costs = dict(teacher_costs or {})
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    def cost_of(self, teacher: str, prompt_tokens: int, completion_tokens: int) -> float:
+        per_in, per_out = self._teacher_costs.get(teacher, (0.0, 0.0))
+        return prompt_tokens / 1000 * per_in + completion_tokens / 1000 * per_out
 
     @property
     def resources(self) -> Resources:
@@ -175,8 +208,18 @@ class CoordinatorService:
         targets: Mapping[str, int],
         lease_ttl_s: float,
         prompt_version: str,
+        token_budget: int | None = None,
+        cost_budget: float | None = None,
+        execution_check: bool = False,
+        idempotency_key: str | None = None,
     ) -> JobView:
+        """Create a job. With an idempotency key already used, returns that job unchanged when the
+        request is the same (name and targets), and raises Conflict when it is not."""
         self._validate_targets(targets)
+        if idempotency_key is not None:
+            existing = await self._job_by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return await self._replay(existing, name, targets)
         if not self._resources.generation_scenarios:
             raise InvalidRequest("the scenario bank has no scenario available for generation")
         now = self._clock()
@@ -193,6 +236,10 @@ class CoordinatorService:
                         next_seed=0,
                         created_at=now,
                         updated_at=now,
+                        token_budget=token_budget,
+                        cost_budget=cost_budget,
+                        execution_check=execution_check,
+                        idempotency_key=idempotency_key,
                     )
                     .returning(JOB.c.id)
                 )
@@ -217,8 +264,28 @@ class CoordinatorService:
                     ],
                 )
         except IntegrityError:
+            if idempotency_key is not None:
+                existing = await self._job_by_idempotency_key(idempotency_key)
+                if existing is not None:  # a concurrent request with the same key won the race
+                    return await self._replay(existing, name, targets)
             raise Conflict(f"a job named {name!r} already exists") from None
         return await self.get_job(job_id)
+
+    async def _job_by_idempotency_key(self, key: str) -> int | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(JOB.c.id).where(JOB.c.idempotency_key == key))).first()
+        return None if row is None else int(row.id)
+
+    async def _replay(self, job_id: int, name: str, targets: Mapping[str, int]) -> JobView:
+        view = await self.get_job(job_id)
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(select(JB.c.behaviour, JB.c.target).where(JB.c.job_id == job_id))
+            ).all()
+        stored = {row.behaviour: row.target for row in rows}
+        if view.name != name or stored != {b: t for b, t in targets.items() if t > 0}:
+            raise Conflict("this Idempotency-Key was used for a different job request")
+        return view
 
     async def find_job_id(self, name_or_id: str | int) -> int:
         async with self._engine.connect() as conn:
@@ -249,13 +316,20 @@ class CoordinatorService:
                 func.sum(JB.c.target).label("target"),
                 func.sum(JB.c.accepted).label("accepted"),
                 func.sum(JB.c.in_flight).label("in_flight"),
+                func.sum(JB.c.prompt_tokens).label("prompt_tokens"),
+                func.sum(JB.c.completion_tokens).label("completion_tokens"),
             )
             .group_by(JB.c.job_id)
             .subquery()
         )
-        query = select(JOB, totals.c.target, totals.c.accepted, totals.c.in_flight).join(
-            totals, totals.c.job_id == JOB.c.id, isouter=True
-        )
+        query = select(
+            JOB,
+            totals.c.target,
+            totals.c.accepted,
+            totals.c.in_flight,
+            totals.c.prompt_tokens,
+            totals.c.completion_tokens,
+        ).join(totals, totals.c.job_id == JOB.c.id, isouter=True)
         if job_id is not None:
             query = query.where(JOB.c.id == job_id)
         rows = (await conn.execute(query.order_by(JOB.c.id))).all()
@@ -272,13 +346,20 @@ class CoordinatorService:
                 target=int(row.target or 0),
                 accepted=int(row.accepted or 0),
                 in_flight=int(row.in_flight or 0),
+                execution_check=bool(row.execution_check),
+                token_budget=row.token_budget,
+                cost_budget=row.cost_budget,
+                tokens_used=int(row.prompt_tokens or 0) + int(row.completion_tokens or 0),
+                cost_used=self.cost_of(
+                    row.teacher, int(row.prompt_tokens or 0), int(row.completion_tokens or 0)
+                ),
             )
             for row in rows
         ]
 
     async def set_status(self, job_id: int, action: str) -> JobView:
-        """pause | resume | cancel. Cancelling is final; a completed job cannot be resumed into work
-        unless its targets are raised."""
+        """pause | drain | resume | cancel. Drain stops leasing and turns into paused once nothing is
+        in flight. Cancelling is final; a completed job is resumed into work only by raising targets."""
         now = self._clock()
         async with self._engine.begin() as conn:
             job = await sql.lock_job(conn, job_id)
@@ -290,13 +371,19 @@ class CoordinatorService:
             new: JobStatus
             if action == "pause":
                 new = JobStatus.PAUSED if current != JobStatus.COMPLETED else current
+            elif action == "drain":
+                if current in (JobStatus.COMPLETED, JobStatus.PAUSED):
+                    new = current
+                else:
+                    rows = await sql.lock_behaviour_rows(conn, job_id)
+                    new = JobStatus.PAUSED if sum(r.in_flight for r in rows) == 0 else JobStatus.DRAINING
             elif action == "resume":
                 rows = await sql.lock_behaviour_rows(conn, job_id)
                 new = JobStatus.COMPLETED if _all_full(rows) else JobStatus.RUNNING
             elif action == "cancel":
                 new = JobStatus.CANCELLED
             else:
-                raise InvalidRequest(f"unknown action {action!r}: use pause, resume or cancel")
+                raise InvalidRequest(f"unknown action {action!r}: use pause, drain, resume or cancel")
             await conn.execute(update(JOB).where(JOB.c.id == job_id).values(status=new, updated_at=now))
         return await self.get_job(job_id)
 
@@ -359,6 +446,22 @@ class CoordinatorService:
         await conn.execute(update(SAMPLE).where(SAMPLE.c.id.in_(ids)).values(surplus=1))
         await sql.bump_counters(conn, job_id, behaviour, accepted=-len(ids), surplus=len(ids))
 
+    async def set_budget(
+        self, job_id: int, *, token_budget: int | None, cost_budget: float | None
+    ) -> JobView:
+        """Replace the job's budgets (None: no limit). Raising a reached budget resumes leasing."""
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            job = await sql.lock_job(conn, job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id}")
+            await conn.execute(
+                update(JOB)
+                .where(JOB.c.id == job_id)
+                .values(token_budget=token_budget, cost_budget=cost_budget, updated_at=now)
+            )
+        return await self.get_job(job_id)
+
     async def progress(self, job_id: int) -> list[BehaviourProgress]:
         async with self._engine.connect() as conn:
             rows = (
@@ -396,7 +499,9 @@ class CoordinatorService:
         grants: list[LeaseGrant] = []
         more_possible = False
         async with self._engine.begin() as conn:
-            query = select(JOB.c.id).where(JOB.c.status.in_([JobStatus.RUNNING, JobStatus.PAUSED]))
+            query = select(JOB.c.id).where(
+                JOB.c.status.in_([JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.DRAINING])
+            )
             if job_id is not None:
                 query = query.where(JOB.c.id == job_id)
             candidate_ids = [row.id for row in await conn.execute(query.order_by(JOB.c.id))]
@@ -407,7 +512,16 @@ class CoordinatorService:
                 job = await sql.lock_job(conn, candidate)
                 if job is None:
                     continue
-                if job.status == JobStatus.PAUSED:
+                if job.status == JobStatus.DRAINING:
+                    await sql.lock_behaviour_rows(conn, candidate)
+                    await sql.expire_overdue_leases(conn, candidate, now)
+                    if await sql.count_in_flight(conn, candidate) == 0:
+                        await conn.execute(
+                            update(JOB)
+                            .where(JOB.c.id == candidate)
+                            .values(status=JobStatus.PAUSED, updated_at=now)
+                        )
+                if job.status in (JobStatus.PAUSED, JobStatus.DRAINING):
                     more_possible = True
                     continue
                 if job.status != JobStatus.RUNNING:
@@ -415,6 +529,9 @@ class CoordinatorService:
                 rows = await sql.lock_behaviour_rows(conn, candidate)
                 if await sql.expire_overdue_leases(conn, candidate, now):
                     rows = await sql.lock_behaviour_rows(conn, candidate)
+                if self._over_budget(job, rows):
+                    more_possible = True  # resumes when the budget is raised
+                    continue
                 if _all_full(rows):
                     await conn.execute(
                         update(JOB)
@@ -426,6 +543,17 @@ class CoordinatorService:
                 new = await self._issue(conn, job, rows, max_leases - len(grants), worker_id, now)
                 grants.extend(new)
         return ClaimResult(leases=grants, more_work_possible=more_possible)
+
+    def _over_budget(self, job: Any, rows: Sequence[Any]) -> bool:
+        if job.token_budget is None and job.cost_budget is None:
+            return False
+        prompt = sum(int(r.prompt_tokens) for r in rows)
+        completion = sum(int(r.completion_tokens) for r in rows)
+        if job.token_budget is not None and prompt + completion >= job.token_budget:
+            return True
+        return (
+            job.cost_budget is not None and self.cost_of(job.teacher, prompt, completion) >= job.cost_budget
+        )
 
     async def _issue(
         self,
@@ -482,6 +610,7 @@ class CoordinatorService:
                         scenario=scenario,
                         seed=seed,
                         expires_at=expires_at,
+                        execution_check=bool(job.execution_check),
                     )
                 )
                 seed += 1
@@ -489,8 +618,9 @@ class CoordinatorService:
         await conn.execute(insert(LEASE), lease_rows)
         return grants
 
-    async def release(self, leases: Sequence[tuple[str, int]]) -> int:
-        """Give leases back unanswered (worker shutdown). Unknown or mismatched tokens are ignored."""
+    async def release(self, leases: Sequence[tuple[str, int]], *, owner: str | None = None) -> int:
+        """Give leases back unanswered (worker shutdown). Unknown leases, mismatched tokens and, when
+        `owner` is given, other workers' leases are ignored."""
         if not leases:
             return 0
         now = self._clock()
@@ -499,12 +629,14 @@ class CoordinatorService:
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(LEASE.c.id, LEASE.c.job_id, LEASE.c.token).where(LEASE.c.id.in_(list(tokens)))
+                    select(LEASE.c.id, LEASE.c.job_id, LEASE.c.token, LEASE.c.worker_id).where(
+                        LEASE.c.id.in_(list(tokens))
+                    )
                 )
             ).all()
             by_job: dict[int, list[str]] = {}
             for row in rows:
-                if row.token == tokens[row.id]:
+                if row.token == tokens[row.id] and (owner is None or row.worker_id == owner):
                     by_job.setdefault(row.job_id, []).append(row.id)
             for job_id, ids in sorted(by_job.items()):
                 await sql.lock_job(conn, job_id)
@@ -547,7 +679,9 @@ class CoordinatorService:
 
     # ---- results ----------------------------------------------------------------------------
 
-    async def submit(self, results: Sequence[ResultSubmission]) -> list[ResultStatus]:
+    async def submit(
+        self, results: Sequence[ResultSubmission], *, owner: str | None = None
+    ) -> list[ResultStatus]:
         """Record a batch of results in one transaction; each gets its own status.
 
         The gates run again here (a worker's verdict is never trusted). Idempotent per lease.
@@ -570,7 +704,7 @@ class CoordinatorService:
                     continue
                 by_job.setdefault(row.job_id, []).append(r)
             for job_id, job_results in sorted(by_job.items()):
-                statuses.update(await self._submit_for_job(conn, job_id, job_results, verdicts, now))
+                statuses.update(await self._submit_for_job(conn, job_id, job_results, verdicts, now, owner))
         return [statuses[r.lease_id] for r in results]
 
     def _verdict_input(self, r: ResultSubmission) -> Any:
@@ -583,6 +717,7 @@ class CoordinatorService:
         results: list[ResultSubmission],
         inputs: Mapping[str, Any],
         now: datetime,
+        owner: str | None,
     ) -> dict[str, ResultStatus]:
         job = await sql.lock_job(conn, job_id)
         assert job is not None
@@ -596,6 +731,10 @@ class CoordinatorService:
             lease = leases[r.lease_id]
             if lease.token != r.token:
                 statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.STALE, ["fencing token mismatch"])
+            elif owner is not None and lease.worker_id != owner:
+                statuses[r.lease_id] = ResultStatus(
+                    r.lease_id, Outcome.STALE, ["lease belongs to another worker"]
+                )
             elif lease.status == LeaseStatus.COMPLETED:
                 # Idempotent resubmission: report the first outcome, change nothing.
                 statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome(lease.outcome), [])
@@ -633,7 +772,15 @@ class CoordinatorService:
             delta = deltas.setdefault(lease.behaviour, Counter())
             delta["in_flight"] -= 1
             delta["completed"] += 1
+            delta["prompt_tokens"] += r.prompt_tokens
+            delta["completion_tokens"] += r.completion_tokens
             trace_json, rejections = self._gate(inputs[r.lease_id], lease)
+            if not rejections and job.execution_check:
+                rejections = [
+                    Rejection(Reason.UNVERIFIED_FIX, detail)
+                    for reason, detail in r.checks
+                    if reason == Reason.UNVERIFIED_FIX.value
+                ]
             if rejections:
                 outcomes[r.lease_id] = Outcome.REJECTED
                 statuses[r.lease_id] = ResultStatus(
@@ -739,6 +886,10 @@ class CoordinatorService:
                 await conn.execute(
                     update(JOB).where(JOB.c.id == job_id).values(status=JobStatus.COMPLETED, updated_at=now)
                 )
+        elif job.status == JobStatus.DRAINING and await sql.count_in_flight(conn, job_id) == 0:
+            await conn.execute(
+                update(JOB).where(JOB.c.id == job_id).values(status=JobStatus.PAUSED, updated_at=now)
+            )
         return statuses
 
     def _gate(self, value: Any, lease: Any) -> tuple[dict[str, Any] | None, list[Any]]:

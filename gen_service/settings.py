@@ -8,8 +8,9 @@ the field.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///tracegen.db"
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=16384, ge=1)  # prompt_over_cap
     prompt_version: str = "v1"
     migrate_on_start: bool = True
+    # Bearer tokens per role, as comma-separated `name:secret` entries (see gen_service.api.auth).
+    admin_tokens: SecretStr | None = None
+    worker_tokens: SecretStr | None = None
+    viewer_tokens: SecretStr | None = None
+    redis_url: str | None = None  # when set, /readyz also checks Redis
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod

@@ -13,11 +13,16 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
 
+from gen_service.api.auth import OPEN, Principal, Role, TokenRegistry, require
+from gen_service.api.metrics import render_metrics
 from gen_service.api.schemas import (
     BehaviourProgressOut,
+    BudgetUpdate,
     ClaimRequest,
     ClaimResponse,
     DeficitsOut,
@@ -49,10 +54,39 @@ def _service(request: Request) -> CoordinatorService:
 
 
 ServiceDep = Annotated[CoordinatorService, Depends(_service)]
+AdminPrincipal = Annotated[Principal, Depends(require(Role.ADMIN))]
+WorkerPrincipal = Annotated[Principal, Depends(require(Role.WORKER))]
+ReaderPrincipal = Annotated[Principal, Depends(require(Role.ADMIN, Role.VIEWER))]
+
+
+class ReadinessCheck:
+    """Dependencies /readyz probes: the database always, Redis when one is configured."""
+
+    def __init__(self, redis_url: str | None = None) -> None:
+        self.redis_url = redis_url
+
+    async def problems(self, service: CoordinatorService) -> list[str]:
+        problems = []
+        try:
+            async with service.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure means not ready; the probe reports it
+            problems.append(f"database: {type(exc).__name__}")
+        if self.redis_url:
+            import redis.asyncio as redis
+
+            client = redis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=2)
+            try:
+                await client.ping()
+            except Exception as exc:  # same: report, never raise from a probe
+                problems.append(f"redis: {type(exc).__name__}")
+            finally:
+                await client.aclose()
+        return problems
 
 
 def _job_out(view: JobView) -> JobOut:
-    return JobOut(**asdict(view))
+    return JobOut(**asdict(view), budget_exhausted=view.budget_exhausted)
 
 
 def create_app(
@@ -62,7 +96,12 @@ def create_app(
     lease_ttl_s: float,
     prompt_version: str,
     reaper_interval_s: float | None = 5.0,
+    tokens: TokenRegistry | None = None,
+    readiness: ReadinessCheck | None = None,
 ) -> FastAPI:
+    """The coordinator app. With `tokens` empty or None the API is open (loopback development)."""
+    readiness = readiness or ReadinessCheck()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_reaper(service, reaper_interval_s)) if reaper_interval_s else None
@@ -80,6 +119,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.tokens = tokens or TokenRegistry()
 
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
@@ -87,10 +127,28 @@ def create_app(
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
 
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(service: ServiceDep) -> JSONResponse:
+        """Readiness: the database (and Redis, when configured) answer."""
+        problems = await readiness.problems(service)
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics(service: ServiceDep, _: ReaderPrincipal) -> Response:
+        return Response(await render_metrics(service.engine), media_type=CONTENT_TYPE_LATEST)
+
     @app.post("/v1/jobs", status_code=201, tags=["jobs"])
-    async def create_job(body: JobCreate, service: ServiceDep) -> JobOut:
+    async def create_job(
+        body: JobCreate,
+        service: ServiceDep,
+        _: AdminPrincipal,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> JobOut:
         if body.teacher not in teachers:
             raise InvalidRequest(f"unknown teacher {body.teacher!r}; known: {', '.join(sorted(teachers))}")
         if body.targets is not None and body.target is not None:
@@ -108,35 +166,53 @@ def create_app(
             targets=targets,
             lease_ttl_s=body.lease_ttl_s or lease_ttl_s,
             prompt_version=prompt_version,
+            token_budget=body.token_budget,
+            cost_budget=body.cost_budget,
+            execution_check=body.execution_check,
+            idempotency_key=idempotency_key,
         )
         return _job_out(view)
 
     @app.get("/v1/jobs", tags=["jobs"])
-    async def list_jobs(service: ServiceDep) -> list[JobOut]:
+    async def list_jobs(service: ServiceDep, _: ReaderPrincipal) -> list[JobOut]:
         return [_job_out(view) for view in await service.list_jobs()]
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
-    async def get_job(job_id: int, service: ServiceDep) -> JobOut:
+    async def get_job(job_id: int, service: ServiceDep, _: ReaderPrincipal) -> JobOut:
         return _job_out(await service.get_job(job_id))
 
     @app.post("/v1/jobs/{job_id}/pause", tags=["jobs"])
-    async def pause_job(job_id: int, service: ServiceDep) -> JobOut:
+    async def pause_job(job_id: int, service: ServiceDep, _: AdminPrincipal) -> JobOut:
         return _job_out(await service.set_status(job_id, "pause"))
 
+    @app.post("/v1/jobs/{job_id}/drain", tags=["jobs"])
+    async def drain_job(job_id: int, service: ServiceDep, _: AdminPrincipal) -> JobOut:
+        return _job_out(await service.set_status(job_id, "drain"))
+
+    @app.put("/v1/jobs/{job_id}/budget", tags=["jobs"])
+    async def update_budget(
+        job_id: int, body: BudgetUpdate, service: ServiceDep, _: AdminPrincipal
+    ) -> JobOut:
+        return _job_out(
+            await service.set_budget(job_id, token_budget=body.token_budget, cost_budget=body.cost_budget)
+        )
+
     @app.post("/v1/jobs/{job_id}/resume", tags=["jobs"])
-    async def resume_job(job_id: int, service: ServiceDep) -> JobOut:
+    async def resume_job(job_id: int, service: ServiceDep, _: AdminPrincipal) -> JobOut:
         return _job_out(await service.set_status(job_id, "resume"))
 
     @app.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
-    async def cancel_job(job_id: int, service: ServiceDep) -> JobOut:
+    async def cancel_job(job_id: int, service: ServiceDep, _: AdminPrincipal) -> JobOut:
         return _job_out(await service.set_status(job_id, "cancel"))
 
     @app.patch("/v1/jobs/{job_id}/targets", tags=["jobs"])
-    async def update_targets(job_id: int, body: TargetsUpdate, service: ServiceDep) -> JobOut:
+    async def update_targets(
+        job_id: int, body: TargetsUpdate, service: ServiceDep, _: AdminPrincipal
+    ) -> JobOut:
         return _job_out(await service.set_targets(job_id, body.targets))
 
     @app.get("/v1/jobs/{job_id}/deficits", tags=["jobs"])
-    async def deficits(job_id: int, service: ServiceDep) -> DeficitsOut:
+    async def deficits(job_id: int, service: ServiceDep, _: ReaderPrincipal) -> DeficitsOut:
         job = await service.get_job(job_id)
         rows = await service.progress(job_id)
         return DeficitsOut(
@@ -147,20 +223,24 @@ def create_app(
         )
 
     @app.post("/v1/leases/claim", tags=["leases"])
-    async def claim(body: ClaimRequest, service: ServiceDep) -> ClaimResponse:
-        result = await service.claim(body.worker_id, body.max_leases, body.job_id)
+    async def claim(body: ClaimRequest, service: ServiceDep, worker: WorkerPrincipal) -> ClaimResponse:
+        # With auth on, a lease belongs to the token's worker, whatever name the body gives.
+        owner = body.worker_id if worker is OPEN else worker.name
+        result = await service.claim(owner, body.max_leases, body.job_id)
         return ClaimResponse(
             leases=[LeaseOut(**asdict(grant)) for grant in result.leases],
             more_work_possible=result.more_work_possible,
         )
 
     @app.post("/v1/leases/release", tags=["leases"])
-    async def release(body: ReleaseRequest, service: ServiceDep) -> ReleaseResponse:
-        released = await service.release([(ref.lease_id, ref.token) for ref in body.leases])
+    async def release(body: ReleaseRequest, service: ServiceDep, worker: WorkerPrincipal) -> ReleaseResponse:
+        released = await service.release(
+            [(ref.lease_id, ref.token) for ref in body.leases], owner=None if worker is OPEN else worker.name
+        )
         return ReleaseResponse(released=released)
 
     @app.post("/v1/results", tags=["leases"])
-    async def submit(body: SubmitRequest, service: ServiceDep) -> SubmitResponse:
+    async def submit(body: SubmitRequest, service: ServiceDep, worker: WorkerPrincipal) -> SubmitResponse:
         statuses = await service.submit(
             [
                 ResultSubmission(
@@ -173,9 +253,11 @@ def create_app(
                     prompt_tokens=r.prompt_tokens,
                     completion_tokens=r.completion_tokens,
                     latency_ms=r.latency_ms,
+                    checks=[(c.reason, c.detail) for c in r.checks],
                 )
                 for r in body.results
-            ]
+            ],
+            owner=None if worker is OPEN else worker.name,
         )
         return SubmitResponse(
             results=[

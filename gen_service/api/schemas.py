@@ -28,7 +28,17 @@ class JobCreate(Body):
     target: int | None = Field(
         default=None, ge=1, le=10_000_000, description="One target for every behaviour"
     )
-    lease_ttl_s: float | None = Field(default=None, gt=0, le=86_400)
+    lease_ttl_s: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
+    token_budget: int | None = Field(default=None, ge=1, le=10**15, description="Prompt + completion tokens")
+    cost_budget: float | None = Field(default=None, gt=0, le=1e12, allow_inf_nan=False)
+    execution_check: bool = Field(
+        default=False, description="Run the trace's edits against the scenario's tests"
+    )
+
+
+class BudgetUpdate(Body):
+    token_budget: int | None = Field(default=None, ge=1, le=10**15)
+    cost_budget: float | None = Field(default=None, gt=0, le=1e12, allow_inf_nan=False)
 
 
 class TargetsUpdate(Body):
@@ -47,6 +57,12 @@ class JobOut(Body):
     target: int
     accepted: int
     in_flight: int
+    execution_check: bool
+    token_budget: int | None
+    cost_budget: float | None
+    tokens_used: int
+    cost_used: float
+    budget_exhausted: bool
 
 
 class BehaviourProgressOut(Body):
@@ -84,11 +100,20 @@ class LeaseOut(Body):
     scenario: str
     seed: int
     expires_at: datetime
+    execution_check: bool = False
 
 
 class ClaimResponse(Body):
     leases: list[LeaseOut]
     more_work_possible: bool
+
+
+class CheckResult(Body):
+    """A worker-side I/O check's rejection (only `unverified_fix` is honoured, and only for jobs that
+    asked for the execution check)."""
+
+    reason: str = Field(max_length=50)
+    detail: str = Field(max_length=4000)
 
 
 class ResultIn(Body):
@@ -100,7 +125,8 @@ class ResultIn(Body):
     finish_reason: str = Field(default="stop", max_length=50)
     prompt_tokens: int = Field(default=0, ge=0, le=100_000_000)
     completion_tokens: int = Field(default=0, ge=0, le=100_000_000)
-    latency_ms: float = Field(default=0.0, ge=0, le=86_400_000)
+    latency_ms: float = Field(default=0.0, ge=0, le=86_400_000, allow_inf_nan=False)
+    checks: list[CheckResult] = Field(default_factory=list, max_length=16)
 
 
 class SubmitRequest(Body):

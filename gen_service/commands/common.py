@@ -13,6 +13,7 @@ import click
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gen_service.api.auth import Role, TokenRegistry, parse_tokens
 from gen_service.resources import Resources, load_resources
 from gen_service.service import CoordinatorService, ServiceError
 from gen_service.settings import Settings
@@ -44,6 +45,21 @@ def build_settings(**overrides: Any) -> Settings:
         return Settings(**{key: value for key, value in overrides.items() if value is not None})
     except (ValidationError, ValueError) as exc:
         raise click.UsageError(f"invalid settings: {exc}") from None
+
+
+def token_registry(settings: Settings) -> TokenRegistry:
+    try:
+        return TokenRegistry(
+            parse_tokens(settings.admin_tokens, Role.ADMIN)
+            + parse_tokens(settings.worker_tokens, Role.WORKER)
+            + parse_tokens(settings.viewer_tokens, Role.VIEWER)
+        )
+    except ValueError as exc:
+        raise click.UsageError(f"invalid token settings: {exc}") from None
+
+
+def teacher_costs(configs: Mapping[str, TeacherConfig]) -> dict[str, tuple[float, float]]:
+    return {name: (c.cost_per_1k_input, c.cost_per_1k_output) for name, c in configs.items()}
 
 
 def load_teacher_configs(settings: Settings) -> dict[str, TeacherConfig]:

@@ -8,15 +8,19 @@ from pathlib import Path
 import click
 import uvicorn
 
-from gen_service.api.app import create_app
+from gen_service.api.app import ReadinessCheck, create_app
+from gen_service.api.auth import is_loopback
 from gen_service.commands.common import (
     build_settings,
     db_option,
     load_resources_or_fail,
     load_teacher_configs,
     open_engine,
+    teacher_costs,
     teachers_option,
+    token_registry,
 )
+from gen_service.logs import configure_logging
 from gen_service.service import CoordinatorService
 
 
@@ -50,15 +54,24 @@ def serve(
     )
     resources = load_resources_or_fail(settings)
     teachers = load_teacher_configs(settings)
+    tokens = token_registry(settings)
+    if not is_loopback(host) and not tokens.enabled:
+        raise click.UsageError(
+            f"refusing to listen on {host} without tokens: set TRACEGEN_ADMIN_TOKENS, "
+            "TRACEGEN_WORKER_TOKENS and TRACEGEN_VIEWER_TOKENS (or listen on 127.0.0.1)"
+        )
+    configure_logging(settings.log_format)
 
     async def main() -> None:
         async with open_engine(settings, migrate=settings.migrate_on_start and not no_migrate) as engine:
             app = create_app(
-                CoordinatorService(engine, resources),
+                CoordinatorService(engine, resources, teacher_costs=teacher_costs(teachers)),
                 teachers=teachers,
                 lease_ttl_s=settings.lease_ttl_s,
                 prompt_version=settings.prompt_version,
                 reaper_interval_s=settings.reaper_interval_s,
+                tokens=tokens,
+                readiness=ReadinessCheck(settings.redis_url),
             )
             config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
             await uvicorn.Server(config).serve()

@@ -16,6 +16,7 @@ from gen_service.commands.common import (
     load_teacher_configs,
     teachers_option,
 )
+from gen_service.logs import configure_logging
 from gen_service.worker.client import CoordinatorClient
 from gen_service.worker.pool import PoolConfig, WorkerPool
 from gen_service.worker.teachers import Teacher, build_teacher
@@ -36,6 +37,10 @@ from gen_service.worker.teachers import Teacher, build_teacher
 @click.option("--exit-when-idle", is_flag=True, help="Exit when no job has work left instead of polling.")
 @click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=30.0, show_default=True)
 @click.option("--submit-batch", type=click.IntRange(1, 10_000), default=64, show_default=True)
+@click.option(
+    "--token", envvar="TRACEGEN_TOKEN", default=None, help="Worker bearer token. Env: TRACEGEN_TOKEN."
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def worker(
     teachers_file: Path | None,
     coordinator: str,
@@ -45,9 +50,12 @@ def worker(
     exit_when_idle: bool,
     grace_s: float,
     submit_batch: int,
+    token: str | None,
+    log_format: str,
 ) -> None:
     """Claim leases, call the teacher, gate, submit; until stopped (SIGTERM/Ctrl-C drains)."""
     settings = build_settings(teachers_file=teachers_file)
+    configure_logging(log_format)
     resources = load_resources_or_fail(settings)
     configs = load_teacher_configs(settings)
     try:
@@ -71,7 +79,10 @@ def worker(
         stop = asyncio.Event()
         install_stop_signals(stop)
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
-        async with httpx.AsyncClient(base_url=coordinator, timeout=60.0, limits=limits) as http:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(
+            base_url=coordinator, timeout=60.0, limits=limits, headers=headers
+        ) as http:
             pool = WorkerPool(CoordinatorClient(http), teachers, resources, pool_config)
             try:
                 stats = await pool.run(stop)

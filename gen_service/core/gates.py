@@ -75,6 +75,7 @@ class Reason(StrEnum):
     IDENTIFIER_LEAK = "identifier_leak"  # a real-looking personal or infrastructure identifier
     BEHAVIOUR_NOT_EXHIBITED = "behaviour_not_exhibited"  # the behaviour's signature does not hold
     DUPLICATE = "duplicate"  # same content as an accepted trace (decided outside the pure gates)
+    UNVERIFIED_FIX = "unverified_fix"  # claims a fix its edits do not make (worker-side execution check)
 
 
 @dataclass(frozen=True, slots=True)
