@@ -26,6 +26,7 @@ from gen_service.core.gates import run_gates
 from gen_service.core.prompts import TeacherPrompt, render_prompt
 from gen_service.core.trace import MalformedTrace, assemble_trace, parse_teacher_reply
 from gen_service.resources import Resources
+from gen_service.worker.breaker import BreakerState, CircuitBreaker
 from gen_service.worker.client import CoordinatorClient, CoordinatorError
 from gen_service.worker.teachers import Teacher, TeacherRequest, TeacherUnavailable
 
@@ -52,6 +53,8 @@ class PoolConfig:
     idle_poll_s: float = 0.5
     grace_s: float = 30.0
     exit_when_idle: bool = True  # stop when no job can issue more work (embedded mode, tests)
+    breaker_threshold: int = 5  # consecutive teacher outages before the pool stops claiming
+    breaker_cooldown_s: float = 30.0
 
 
 class WorkerPool:
@@ -72,6 +75,9 @@ class WorkerPool:
         self._results_ready = asyncio.Event()
         self._closing = False
         self.stats = PoolStats()
+        self.breaker = CircuitBreaker(
+            threshold=config.breaker_threshold, cooldown_s=config.breaker_cooldown_s
+        )
 
     def _prompt(self, lease: LeaseOut) -> TeacherPrompt:
         key = (lease.behaviour, lease.scenario, lease.prompt_version)
@@ -93,10 +99,15 @@ class WorkerPool:
         config = self._config
         try:
             while not stop.is_set():
-                free = config.concurrency - len(running)
+                free = self.breaker.claim_limit(config.concurrency - len(running))
                 more_possible = True
+                if self.breaker.state == BreakerState.OPEN and not running:
+                    # Teacher outage: wait out the cooldown instead of claiming work we would release.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.breaker.seconds_until_retry() + 0.01)
+                    continue
                 # Claim in chunks, not one lease at a time: a quarter of the pool at least.
-                if free >= max(1, config.concurrency // 4) or not running:
+                if free > 0 and (free >= max(1, config.concurrency // 4) or not running):
                     claim = await self._client.claim(config.worker_id, free, config.job_id)
                     more_possible = claim.more_work_possible
                     self.stats.claimed += len(claim.leases)
@@ -146,7 +157,8 @@ class WorkerPool:
         await self._flush()
         if unfinished:
             with contextlib.suppress(Exception):
-                self.stats.released += await self._client.release(unfinished)
+                released = await self._client.release(unfinished)
+                self.stats.released += released
 
     async def _process(self, lease: LeaseOut) -> None:
         teacher = self._teachers.get(lease.teacher)
@@ -154,7 +166,8 @@ class WorkerPool:
             log.error(
                 "lease %s names teacher %r, not configured on this worker", lease.lease_id, lease.teacher
             )
-            self.stats.released += await self._client.release([lease])
+            released = await self._client.release([lease])
+            self.stats.released += released
             return
         prompt = self._prompt(lease)
         request = TeacherRequest(
@@ -170,9 +183,12 @@ class WorkerPool:
         except TeacherUnavailable as exc:
             # Infrastructure, not quality: give the lease back so its deficit is re-issued.
             self.stats.teacher_failures += 1
+            self.breaker.record_failure()
             log.warning("teacher %s unavailable for lease %s: %s", lease.teacher, lease.lease_id, exc)
-            self.stats.released += await self._client.release([lease])
+            released = await self._client.release([lease])
+            self.stats.released += released
             return
+        self.breaker.record_success()
         latency_ms = (time.perf_counter() - started) * 1000
         trace: dict[str, Any] | None
         try:
