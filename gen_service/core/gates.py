@@ -33,10 +33,10 @@ Judgment calls (each also noted where it is implemented):
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import posixpath
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -660,30 +660,37 @@ def _describe(found: str, leak: _LeakPattern) -> str:
     return f"{leak.kind} {hint!r}"
 
 
-def _gate_identifier_leak(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
-    segments = list(_text_segments(trace))
-    if not segments:
-        return None
-    # One joined text, scanned once per pattern; no pattern matches across the newline separators.
-    starts: list[int] = []
-    offset = 0
-    for _, _, text in segments:
-        starts.append(offset)
-        offset += len(text) + 1
-    joined = "\n".join(text for _, _, text in segments)
-    findings: list[str] = []
-    for leak in _LEAK_PATTERNS:
-        if leak.needles and not any(needle in joined for needle in leak.needles):
+_CACHEABLE_SEGMENT_CHARS = 32_768
+
+
+@functools.lru_cache(maxsize=8192)
+def _leaks_in(text: str) -> tuple[tuple[int, str], ...]:
+    """(pattern index, description) of the first real finding of each pattern in one text.
+
+    Cached: system prompts, scenario files and captured test output recur across thousands of
+    traces, and this scan is the costliest gate. Only texts up to 32k characters enter the cache, so
+    it stays within a few tens of MB.
+    """
+    found: list[tuple[int, str]] = []
+    for position, leak in enumerate(_LEAK_PATTERNS):
+        if leak.needles and not any(needle in text for needle in leak.needles):
             continue
-        for match in leak.pattern.finditer(joined):
-            if not leak.is_real(match, joined):
-                continue
-            index, part, _ = segments[bisect_right(starts, match.start()) - 1]
-            findings.append(f"{_describe(match.group(0), leak)} in message {index} {part}")
-            break  # one finding per kind is enough to reject and to explain
-    if not findings:
+        for match in leak.pattern.finditer(text):
+            if leak.is_real(match, text):
+                found.append((position, _describe(match.group(0), leak)))
+                break  # one finding per kind is enough to reject and to explain
+    return tuple(found)
+
+
+def _gate_identifier_leak(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    first: dict[int, str] = {}
+    for index, part, text in _text_segments(trace):
+        leaks = _leaks_in(text) if len(text) <= _CACHEABLE_SEGMENT_CHARS else _leaks_in.__wrapped__(text)
+        for position, description in leaks:
+            first.setdefault(position, f"{description} in message {index} {part}")
+    if not first:
         return None
-    return "; ".join(findings)
+    return "; ".join(first[position] for position in sorted(first))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -745,12 +752,10 @@ def run_gates(value: Any, context: GateContext) -> tuple[Trace | None, list[Reje
 # --------------------------------------------------------------------------------------------------
 # duplicate key
 
-_WHITESPACE = re.compile(r"\s+")
-
-
 def _normalize(value: Any) -> Any:
     if isinstance(value, str):
-        return _WHITESPACE.sub(" ", value).strip()
+        # Same as collapsing `\s+` runs and stripping, at a fraction of a regex's cost.
+        return " ".join(value.split())
     if isinstance(value, Mapping):
         return {key: _normalize(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from gen_service.serialization import dumps_str, loads
 from gen_service.settings import normalize_database_url
 
 
@@ -28,11 +29,19 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=300,
             connect_args={"timeout": 60},
+            json_serializer=dumps_str,
+            json_deserializer=loads,
         )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        json_serializer=dumps_str,
+        json_deserializer=loads,
     )
 
 
