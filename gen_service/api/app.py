@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
@@ -54,6 +55,7 @@ def _service(request: Request) -> CoordinatorService:
 
 
 ServiceDep = Annotated[CoordinatorService, Depends(_service)]
+JobIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 AdminPrincipal = Annotated[Principal, Depends(require(Role.ADMIN))]
 WorkerPrincipal = Annotated[Principal, Depends(require(Role.WORKER))]
 ReaderPrincipal = Annotated[Principal, Depends(require(Role.ADMIN, Role.VIEWER))]
@@ -121,6 +123,20 @@ def create_app(
     app.state.service = service
     app.state.tokens = tokens or TokenRegistry()
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes the offending input back; that input can be NaN, an infinity or megabytes
+        # of text, so only the location, message and type are returned.
+        errors = [
+            {
+                "loc": list(error.get("loc", ())),
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
@@ -178,41 +194,41 @@ def create_app(
         return [_job_out(view) for view in await service.list_jobs()]
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
-    async def get_job(job_id: int, service: ServiceDep, _: ReaderPrincipal) -> JobOut:
+    async def get_job(job_id: JobIdPath, service: ServiceDep, _: ReaderPrincipal) -> JobOut:
         return _job_out(await service.get_job(job_id))
 
     @app.post("/v1/jobs/{job_id}/pause", tags=["jobs"])
-    async def pause_job(job_id: int, service: ServiceDep, _: AdminPrincipal) -> JobOut:
+    async def pause_job(job_id: JobIdPath, service: ServiceDep, _: AdminPrincipal) -> JobOut:
         return _job_out(await service.set_status(job_id, "pause"))
 
     @app.post("/v1/jobs/{job_id}/drain", tags=["jobs"])
-    async def drain_job(job_id: int, service: ServiceDep, _: AdminPrincipal) -> JobOut:
+    async def drain_job(job_id: JobIdPath, service: ServiceDep, _: AdminPrincipal) -> JobOut:
         return _job_out(await service.set_status(job_id, "drain"))
 
     @app.put("/v1/jobs/{job_id}/budget", tags=["jobs"])
     async def update_budget(
-        job_id: int, body: BudgetUpdate, service: ServiceDep, _: AdminPrincipal
+        job_id: JobIdPath, body: BudgetUpdate, service: ServiceDep, _: AdminPrincipal
     ) -> JobOut:
         return _job_out(
             await service.set_budget(job_id, token_budget=body.token_budget, cost_budget=body.cost_budget)
         )
 
     @app.post("/v1/jobs/{job_id}/resume", tags=["jobs"])
-    async def resume_job(job_id: int, service: ServiceDep, _: AdminPrincipal) -> JobOut:
+    async def resume_job(job_id: JobIdPath, service: ServiceDep, _: AdminPrincipal) -> JobOut:
         return _job_out(await service.set_status(job_id, "resume"))
 
     @app.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
-    async def cancel_job(job_id: int, service: ServiceDep, _: AdminPrincipal) -> JobOut:
+    async def cancel_job(job_id: JobIdPath, service: ServiceDep, _: AdminPrincipal) -> JobOut:
         return _job_out(await service.set_status(job_id, "cancel"))
 
     @app.patch("/v1/jobs/{job_id}/targets", tags=["jobs"])
     async def update_targets(
-        job_id: int, body: TargetsUpdate, service: ServiceDep, _: AdminPrincipal
+        job_id: JobIdPath, body: TargetsUpdate, service: ServiceDep, _: AdminPrincipal
     ) -> JobOut:
         return _job_out(await service.set_targets(job_id, body.targets))
 
     @app.get("/v1/jobs/{job_id}/deficits", tags=["jobs"])
-    async def deficits(job_id: int, service: ServiceDep, _: ReaderPrincipal) -> DeficitsOut:
+    async def deficits(job_id: JobIdPath, service: ServiceDep, _: ReaderPrincipal) -> DeficitsOut:
         job = await service.get_job(job_id)
         rows = await service.progress(job_id)
         return DeficitsOut(

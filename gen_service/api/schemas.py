@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gen_service.store.models import JobStatus, Outcome
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
+_MAX_ID = 2**63 - 1  # ids and fencing tokens are 64-bit columns
+
+DbId = Annotated[int, Field(ge=1, le=_MAX_ID)]
+FencingToken = Annotated[int, Field(ge=0, le=_MAX_ID)]
+TargetCount = Annotated[int, Field(ge=0, le=10_000_000)]
+BehaviourName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class Body(BaseModel):
@@ -21,7 +27,7 @@ class JobCreate(Body):
     teacher: str = Field(
         default="scripted", min_length=1, max_length=200, description="A teacher from teachers.toml"
     )
-    targets: dict[str, int] | None = Field(
+    targets: dict[BehaviourName, TargetCount] | None = Field(
         default=None,
         description="Target per behaviour; omitted: every behaviour at its default target",
     )
@@ -42,7 +48,7 @@ class BudgetUpdate(Body):
 
 
 class TargetsUpdate(Body):
-    targets: dict[str, int] = Field(min_length=1)
+    targets: dict[BehaviourName, TargetCount] = Field(min_length=1, max_length=1000)
 
 
 class JobOut(Body):
@@ -86,7 +92,7 @@ class DeficitsOut(Body):
 class ClaimRequest(Body):
     worker_id: str = Field(min_length=1, max_length=200)
     max_leases: int = Field(ge=1, le=10_000)
-    job_id: int | None = None
+    job_id: DbId | None = None
 
 
 class LeaseOut(Body):
@@ -118,7 +124,7 @@ class CheckResult(Body):
 
 class ResultIn(Body):
     lease_id: str = Field(min_length=1, max_length=36)
-    token: int
+    token: FencingToken
     trace: dict[str, Any] | None = None
     raw_text: str = Field(max_length=4_000_000)
     reasoning: str = Field(default="", max_length=4_000_000)
@@ -145,7 +151,7 @@ class SubmitResponse(Body):
 
 class LeaseRef(Body):
     lease_id: str = Field(min_length=1, max_length=36)
-    token: int
+    token: FencingToken
 
 
 class ReleaseRequest(Body):

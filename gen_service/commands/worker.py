@@ -40,7 +40,13 @@ from gen_service.worker.teachers import Teacher, build_teacher
 @click.option(
     "--token", envvar="TRACEGEN_TOKEN", default=None, help="Worker bearer token. Env: TRACEGEN_TOKEN."
 )
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--log-format",
+    envvar="TRACEGEN_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 def worker(
     teachers_file: Path | None,
     coordinator: str,

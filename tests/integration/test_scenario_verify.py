@@ -160,8 +160,12 @@ def test_cli_verify_reports_per_scenario_and_exits_1(tmp_path: Path) -> None:
     lines = result.output.splitlines()
     assert lines[0].startswith("FAILED  calc: captured/passing.txt differs from a fresh run")
     assert lines[1] == "ok      lru"
-    assert lines[-1] == "1 ok, 1 failed"
+    assert lines[-2:] == ["python: 2 projects, 2 scenarios, 1 ok, 1 failed", "1 ok, 1 failed"]
 
     result = CliRunner().invoke(scenarios, ["verify", "--bank", str(bank), "--project", "lru"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == ["ok      lru", "1 ok, 0 failed"]
+    assert result.output.splitlines() == [
+        "ok      lru",
+        "python: 1 projects, 1 scenarios, 1 ok, 0 failed",
+        "1 ok, 0 failed",
+    ]

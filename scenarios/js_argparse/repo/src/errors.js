@@ -1,0 +1,10 @@
+'use strict';
+
+class UsageError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+module.exports = { UsageError };

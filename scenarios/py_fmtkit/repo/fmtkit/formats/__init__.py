@@ -1,0 +1,1 @@
+"""Output formats loaded on demand by fmtkit.registry."""
