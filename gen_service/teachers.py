@@ -90,6 +90,13 @@ class TeacherConfig(BaseModel):
     defect_share: float = Field(default=0.2, ge=0, le=1, strict=True, allow_inf_nan=False)
     cost_per_1k_input: float = Field(default=0.0, ge=0, strict=True, allow_inf_nan=False)
     cost_per_1k_output: float = Field(default=0.0, ge=0, strict=True, allow_inf_nan=False)
+    # openai: one budget shared by every worker (Redis GCRA when TRACEGEN_REDIS_URL is set, else per
+    # process); None = unlimited. burst = requests that may go back to back after a quiet spell.
+    rpm: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    tpm: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    burst: int = Field(default=1, ge=1, le=10_000, strict=True)
+    # openai: the most calls in flight to this teacher; halved on 429s, grown back on success (AIMD)
+    max_concurrency: int = Field(default=256, ge=1, le=100_000, strict=True)
 
     @field_validator("name")
     @classmethod

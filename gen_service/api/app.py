@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from gen_service.api.auth import OPEN, Principal, Role, TokenRegistry, require
+from gen_service.api.dashboard import create_dashboard_router
 from gen_service.api.metrics import render_metrics
 from gen_service.api.schemas import (
     BehaviourProgressOut,
@@ -122,6 +123,14 @@ def create_app(
     )
     app.state.service = service
     app.state.tokens = tokens or TokenRegistry()
+
+    # The page and its static files hold no data (a browser cannot send a bearer header when it
+    # navigates); the JSON and event routes behind them need a reader token.
+    app.include_router(
+        create_dashboard_router(
+            service.engine, teachers, data_dependencies=[Depends(require(Role.ADMIN, Role.VIEWER))]
+        )
+    )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

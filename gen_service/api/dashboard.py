@@ -27,7 +27,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -224,9 +224,11 @@ def _pass_rate(passed: int, completed: int) -> float:
 class DashboardReader:
     """Builds snapshots for the dashboard; shared by every viewer of one coordinator process.
 
-    It keeps two small caches, both per job and both safe to lose: the last snapshot (reused for
-    `share_s`), and the excerpts of each reject cell with the count they were read at (read again
-    only when the count moves). The database stays the only source of truth.
+    It keeps small per-job caches, all safe to lose: the last snapshot (reused for `share_s`), the
+    chart buckets that can no longer change, the newest latencies, and the excerpts of each reject
+    cell with the count they were read at (read again only when the count moves). So a refresh
+    reads what changed since the last one, not the whole window again. The database stays the only
+    source of truth.
     """
 
     _MAX_JOBS_CACHED = 64
@@ -243,7 +245,7 @@ class DashboardReader:
         self._teachers = teachers
         self.config = config or DashboardConfig()
         self._clock = clock
-        self._excerpts: OrderedDict[int, dict[tuple[str, str], tuple[int, list[Excerpt]]]] = OrderedDict()
+        self._caches: OrderedDict[int, _JobCache] = OrderedDict()
         self._last: dict[int, tuple[float, Snapshot]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -258,6 +260,7 @@ class DashboardReader:
             snap = await self._build(job_id, started)
             if snap is None:
                 self._last.pop(job_id, None)
+                self._locks.pop(job_id, None)  # unknown ids must not accumulate
                 return None
             self._last[job_id] = (time.monotonic(), snap)
             while len(self._last) > self._MAX_JOBS_CACHED:
@@ -282,18 +285,18 @@ class DashboardReader:
         now_s = now.timestamp()
         current_bucket = int(now_s // cfg.bucket_s) * cfg.bucket_s
         first_bucket = current_bucket - (cfg.chart_window_s // cfg.bucket_s - 1) * cfg.bucket_s
+        cache = self._cache(job_id)
         async with self._engine.connect() as conn:
             job = await q.job_row(conn, job_id)
             if job is None:
+                self._caches.pop(job_id, None)
                 return None
             counters = await q.behaviour_counters(conn, job_id)
-            buckets = await q.results_per_bucket(
-                conn, job_id, datetime.fromtimestamp(first_bucket, UTC), cfg.bucket_s
-            )
+            buckets = await self._buckets(conn, cache, job_id, first_bucket, current_bucket)
             recent = await q.results_per_behaviour(conn, job_id, now - timedelta(seconds=cfg.rate_window_s))
-            latencies = await q.recent_latencies(conn, job_id, cfg.latency_calls)
+            latencies = await self._latencies(conn, cache, job_id)
             cells = await q.reject_counts(conn, job_id)
-            excerpts = await self._cell_excerpts(conn, job_id, cells)
+            excerpts = await self._cell_excerpts(conn, cache, job_id, cells)
 
         # A job younger than the rate window has not had the whole window to produce results.
         age_s = max(1.0, (now - job.created_at).total_seconds())
@@ -415,15 +418,53 @@ class DashboardReader:
             server_ms=(time.perf_counter() - started) * 1000,
         )
 
+    def _cache(self, job_id: int) -> _JobCache:
+        cache = self._caches.get(job_id)
+        if cache is None:
+            cache = self._caches[job_id] = _JobCache(latencies=deque(maxlen=self.config.latency_calls))
+            while len(self._caches) > self._MAX_JOBS_CACHED:
+                self._caches.popitem(last=False)
+        self._caches.move_to_end(job_id)
+        return cache
+
+    async def _buckets(
+        self, conn: AsyncConnection, cache: _JobCache, job_id: int, first_bucket: int, current_bucket: int
+    ) -> dict[int, int]:
+        bucket_s = self.config.bucket_s
+        if cache.final_before is None or cache.final_before > current_bucket:  # first read, or time went back
+            cache.buckets.clear()
+            cache.final_before = first_bucket
+        since = max(first_bucket, cache.final_before)
+        fresh = await q.results_per_bucket(conn, job_id, datetime.fromtimestamp(since, UTC), bucket_s)
+        for start in range(since, current_bucket + bucket_s, bucket_s):
+            cache.buckets[start] = fresh.get(start, 0)
+        for start in [b for b in cache.buckets if b < first_bucket]:
+            del cache.buckets[start]
+        # A result is stamped when its transaction starts and seen when it commits, a few
+        # milliseconds later: only buckets older than the previous one are final.
+        cache.final_before = current_bucket - bucket_s
+        return cache.buckets
+
+    async def _latencies(self, conn: AsyncConnection, cache: _JobCache, job_id: int) -> list[float]:
+        rows = await q.recent_latencies(conn, job_id, self.config.latency_calls, since=cache.latency_seen_at)
+        fresh = [
+            row for row in rows if row[2] != cache.latency_seen_at or row[0] not in cache.latency_seen_ids
+        ]
+        for _lease_id, latency_ms, _at in reversed(fresh):
+            cache.latencies.append(latency_ms)
+        if rows:
+            newest = rows[0][2]
+            same = {lease_id for lease_id, _, at in rows if at == newest}
+            cache.latency_seen_ids = same | (
+                cache.latency_seen_ids if newest == cache.latency_seen_at else set()
+            )
+            cache.latency_seen_at = newest
+        return list(cache.latencies)
+
     async def _cell_excerpts(
-        self, conn: AsyncConnection, job_id: int, cells: Sequence[q.RejectCell]
+        self, conn: AsyncConnection, cache: _JobCache, job_id: int, cells: Sequence[q.RejectCell]
     ) -> dict[tuple[str, str], list[Excerpt]]:
-        cached = self._excerpts.get(job_id)
-        if cached is None:
-            cached = self._excerpts[job_id] = {}
-            while len(self._excerpts) > self._MAX_JOBS_CACHED:
-                self._excerpts.popitem(last=False)
-        self._excerpts.move_to_end(job_id)
+        cached = cache.excerpts
         per_cell = self.config.excerpts_per_cell
         stale = [
             (cell.behaviour, cell.reason)
@@ -442,6 +483,19 @@ class DashboardReader:
             for key, found_list in fresh.items():
                 cached[key] = (counts[key], found_list)
         return {key: value[1] for key, value in cached.items()}
+
+
+@dataclass
+class _JobCache:
+    """What a reader keeps between two refreshes of one job; losing it costs one full read."""
+
+    latencies: deque[float]  # the newest `latency_calls` latencies, oldest first
+    latency_seen_at: datetime | None = None  # created_at of the newest result read so far
+    latency_seen_ids: set[str] = field(default_factory=set)  # lease ids read at exactly that time
+    buckets: dict[int, int] = field(default_factory=dict)  # chart bucket start -> results
+    final_before: int | None = None  # buckets starting before this are complete and kept
+    # (behaviour, reason) -> (count when read, newest excerpts)
+    excerpts: dict[tuple[str, str], tuple[int, list[Excerpt]]] = field(default_factory=dict)
 
 
 def _replace_shared(snap: Snapshot) -> Snapshot:

@@ -33,9 +33,9 @@ from gen_service.export import export_job
 from gen_service.service import CoordinatorService, NotFound
 from gen_service.store.models import JobStatus
 from gen_service.teachers import TeacherConfig
+from gen_service.worker.assembly import build_limiter, build_teachers
 from gen_service.worker.client import CoordinatorClient
 from gen_service.worker.pool import PoolConfig, WorkerPool
-from gen_service.worker.teachers import build_teacher
 
 
 @click.command()
@@ -176,11 +176,12 @@ async def _run_pool(
     )
     job = await service.get_job(job_id)
     try:
-        teachers = {
-            job.teacher: build_teacher(
-                configs[job.teacher], behaviours=resources.behaviours, scenarios=resources.scenarios
-            )
-        }
+        teachers = build_teachers(
+            {job.teacher: configs[job.teacher]},
+            behaviours=resources.behaviours,
+            scenarios=resources.scenarios,
+            limiter=build_limiter(configs, None),  # embedded: this process is the whole pool
+        )
     except (KeyError, ValueError) as exc:
         raise click.ClickException(f"teacher {job.teacher!r} of job {job.name!r}: {exc}") from None
     stop = asyncio.Event()

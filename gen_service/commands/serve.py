@@ -73,7 +73,10 @@ def serve(
                 tokens=tokens,
                 readiness=ReadinessCheck(settings.redis_url),
             )
-            config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+            # Event streams (dashboard) would otherwise hold a shutdown for up to their 30 s lifetime.
+            config = uvicorn.Config(
+                app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5
+            )
             await uvicorn.Server(config).serve()
 
     asyncio.run(main())

@@ -17,9 +17,10 @@ from gen_service.commands.common import (
     teachers_option,
 )
 from gen_service.logs import configure_logging
+from gen_service.worker.assembly import build_limiter, build_teachers
 from gen_service.worker.client import CoordinatorClient
 from gen_service.worker.pool import PoolConfig, WorkerPool
-from gen_service.worker.teachers import Teacher, build_teacher
+from gen_service.worker.teachers import Teacher
 
 
 @click.command()
@@ -56,6 +57,7 @@ def worker(
     exit_when_idle: bool,
     grace_s: float,
     submit_batch: int,
+    redis_url: str | None,
     token: str | None,
     log_format: str,
 ) -> None:
@@ -64,13 +66,7 @@ def worker(
     configure_logging(log_format)
     resources = load_resources_or_fail(settings)
     configs = load_teacher_configs(settings)
-    try:
-        teachers: dict[str, Teacher] = {
-            name: build_teacher(config, behaviours=resources.behaviours, scenarios=resources.scenarios)
-            for name, config in configs.items()
-        }
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    redis_url = redis_url or settings.redis_url
     pool_config = PoolConfig(
         concurrency=concurrency,
         job_id=job_id,
@@ -82,6 +78,15 @@ def worker(
         pool_config = dataclasses.replace(pool_config, worker_id=worker_id)
 
     async def main() -> None:
+        try:
+            teachers: dict[str, Teacher] = build_teachers(
+                configs,
+                behaviours=resources.behaviours,
+                scenarios=resources.scenarios,
+                limiter=build_limiter(configs, redis_url),
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
         stop = asyncio.Event()
         install_stop_signals(stop)
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)

@@ -17,7 +17,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("job") as batch:
-        batch.add_column(sa.Column("execution_check", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(
+            sa.Column("execution_check", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch.add_column(sa.Column("token_budget", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("cost_budget", sa.Float(), nullable=True))
         batch.add_column(sa.Column("idempotency_key", sa.String(length=200), nullable=True))
