@@ -39,6 +39,12 @@ from gen_service.worker.teachers import Teacher
 @click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=30.0, show_default=True)
 @click.option("--submit-batch", type=click.IntRange(1, 10_000), default=64, show_default=True)
 @click.option(
+    "--redis-url",
+    envvar="TRACEGEN_REDIS_URL",
+    default=None,
+    help="Redis for the shared teacher rate budget (one budget for all workers). Env: TRACEGEN_REDIS_URL.",
+)
+@click.option(
     "--token", envvar="TRACEGEN_TOKEN", default=None, help="Worker bearer token. Env: TRACEGEN_TOKEN."
 )
 @click.option(
