@@ -48,6 +48,11 @@ from gen_service.worker.pool import PoolConfig, WorkerPool
 @click.option("--concurrency", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Export folder.")
 @click.option("--lease-ttl", "lease_ttl_s", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option(
+    "--execution-check",
+    is_flag=True,
+    help="New job only: run each trace's edits against its scenario's tests; reject unverified fixes.",
+)
 @click.option("--no-migrate", is_flag=True, help="Do not migrate the database on start.")
 @click.option(
     "--progress-interval", type=click.FloatRange(min=0.1), default=None, help="Seconds between updates."
@@ -62,6 +67,7 @@ def generate(
     concurrency: int,
     out: Path | None,
     lease_ttl_s: float | None,
+    execution_check: bool,
     no_migrate: bool,
     progress_interval: float | None,
 ) -> None:
@@ -98,6 +104,7 @@ def generate(
                     targets=targets,
                     lease_ttl_s=settings.lease_ttl_s,
                     prompt_version=settings.prompt_version,
+                    execution_check=execution_check,
                 )
                 job_id = job.id
                 click.echo(f"job {name!r} created: {job.target} samples over {len(selected)} behaviours")
@@ -199,7 +206,12 @@ async def _run_pool(
         )
         progress_task = asyncio.create_task(display.run(stop))
         try:
-            await pool.run(stop)
+            stats = await pool.run(stop)
+            if stats.execution_checks:
+                rejected = stats.local_rejects.get("unverified_fix", 0)
+                click.echo(
+                    f"execution checks: {stats.execution_checks} run, {rejected} unverified fixes rejected"
+                )
         finally:
             progress_task.cancel()
             for teacher in teachers.values():

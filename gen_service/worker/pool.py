@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections import Counter
@@ -21,13 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gen_service.api.schemas import LeaseOut, ResultIn
-from gen_service.core.gates import run_gates
+from gen_service.api.schemas import CheckResult, LeaseOut, ResultIn
+from gen_service.core.gates import Reason, run_gates
 from gen_service.core.prompts import TeacherPrompt, render_prompt
 from gen_service.core.trace import MalformedTrace, assemble_trace, parse_teacher_reply
 from gen_service.resources import Resources
 from gen_service.worker.breaker import BreakerState, CircuitBreaker
 from gen_service.worker.client import CoordinatorClient, CoordinatorError
+from gen_service.worker.execution_check import ExecutionCheckUnavailable, check_fix
 from gen_service.worker.teachers import Teacher, TeacherRequest, TeacherUnavailable
 
 log = logging.getLogger("tracegen.worker")
@@ -39,6 +41,7 @@ class PoolStats:
     submitted: int = 0
     released: int = 0
     teacher_failures: int = 0
+    execution_checks: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     local_rejects: Counter[str] = field(default_factory=Counter)
 
@@ -53,6 +56,8 @@ class PoolConfig:
     idle_poll_s: float = 0.5
     grace_s: float = 30.0
     exit_when_idle: bool = True  # stop when no job can issue more work (embedded mode, tests)
+    execution_concurrency: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))
+    execution_timeout_s: float = 60.0
     breaker_threshold: int = 5  # consecutive teacher outages before the pool stops claiming
     breaker_cooldown_s: float = 30.0
 
@@ -75,6 +80,8 @@ class WorkerPool:
         self._results_ready = asyncio.Event()
         self._closing = False
         self.stats = PoolStats()
+        # Test runs of the execution check: about twice the cores is what a machine sustains.
+        self._execution_slots = asyncio.BoundedSemaphore(config.execution_concurrency)
         self.breaker = CircuitBreaker(
             threshold=config.breaker_threshold, cooldown_s=config.breaker_cooldown_s
         )
@@ -213,9 +220,30 @@ class WorkerPool:
                     "finish_reason": reply.finish_reason,
                 },
             )
-        _, rejections = run_gates(trace if trace is not None else reply.text, self._resources.gate_context)
+        parsed, rejections = run_gates(
+            trace if trace is not None else reply.text, self._resources.gate_context
+        )
         for rejection in rejections:
             self.stats.local_rejects[rejection.reason.value] += 1
+        checks: list[CheckResult] = []
+        if lease.execution_check and parsed is not None and not rejections:
+            try:
+                detail = await check_fix(
+                    parsed,
+                    self._resources.scenarios[lease.scenario],
+                    limiter=self._execution_slots,
+                    timeout_s=self._config.execution_timeout_s,
+                )
+            except ExecutionCheckUnavailable as exc:
+                # A missing toolchain is this worker's problem, not the trace's: hand the lease back.
+                log.error("execution check unavailable for lease %s: %s", lease.lease_id, exc)
+                released = await self._client.release([lease])
+                self.stats.released += released
+                return
+            self.stats.execution_checks += 1
+            if detail is not None:
+                checks.append(CheckResult(reason=Reason.UNVERIFIED_FIX.value, detail=detail[:4000]))
+                self.stats.local_rejects[Reason.UNVERIFIED_FIX.value] += 1
         self._pending_results.append(
             ResultIn(
                 lease_id=lease.lease_id,
@@ -227,6 +255,7 @@ class WorkerPool:
                 prompt_tokens=reply.prompt_tokens,
                 completion_tokens=reply.completion_tokens,
                 latency_ms=latency_ms,
+                checks=checks,
             )
         )
         if len(self._pending_results) >= self._config.submit_batch:

@@ -119,3 +119,28 @@ def test_bad_flags_are_clear_errors(tmp_path: Path, args: list[str], message: st
     assert result.returncode == 2
     assert message in result.stderr
     assert not (tmp_path / "tracegen.db").exists() or accepted_in(tmp_path / "tracegen.db") == 0
+
+
+def test_execution_check_runs_real_tests_and_honest_fixes_pass(tmp_path: Path) -> None:
+    args = [
+        "generate",
+        "--name",
+        "exec",
+        "--target",
+        "2",
+        "--execution-check",
+        "--behaviours",
+        "survey_before_edit,minimal_diff_fix,test_first_repro",
+    ]
+    result = run(args, cwd=tmp_path, timeout_s=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "execution checks:" in result.stdout
+    ran = int(result.stdout.split("execution checks:")[1].split("run")[0])
+    assert ran >= 6, "every gate-passing trace of the job had its edits run against the tests"
+    assert "0 unverified fixes rejected" in result.stdout, "the scripted teacher's fixes are real fixes"
+    manifest, _ = read_export(tmp_path / "tracegen-out" / "exec")
+    assert manifest["per_behaviour"] == {
+        "survey_before_edit": 2,
+        "minimal_diff_fix": 2,
+        "test_first_repro": 2,
+    }

@@ -225,3 +225,30 @@ async def test_seeds_are_unique_per_job(service: CoordinatorService) -> None:
     seeds = [lease.seed for lease in (await service.claim("w", 100, job_id)).leases]
     seeds += [lease.seed for lease in (await service.claim("w", 100, job_id)).leases]
     assert len(seeds) == len(set(seeds)) > 100
+
+
+async def test_worker_execution_check_counts_only_when_the_job_asks(
+    service: CoordinatorService, engine: AsyncEngine, resources: Resources
+) -> None:
+    checked = await service.create_job(
+        name="checked",
+        teacher="scripted",
+        targets={"survey_before_edit": 2},
+        lease_ttl_s=60,
+        prompt_version="v1",
+        execution_check=True,
+    )
+    plain = await make_job(service, {"survey_before_edit": 2}, name="plain")
+    unverified = [("unverified_fix", "the trace claims a fix, but `python -m pytest -q` fails")]
+    a, b = (await service.claim("w", 2, checked.id)).leases
+    assert a.execution_check and b.execution_check
+    statuses = await service.submit(
+        [dataclasses.replace(result_for(resources, a), checks=unverified), result_for(resources, b)]
+    )
+    assert [s.outcome for s in statuses] == [Outcome.REJECTED, Outcome.STORED]
+    assert statuses[0].reasons == ["unverified_fix"]
+    lease = (await service.claim("w", 1, plain)).leases[0]
+    assert not lease.execution_check
+    ignored = await service.submit([dataclasses.replace(result_for(resources, lease), checks=unverified)])
+    assert ignored[0].outcome == Outcome.STORED, "a job that did not ask for the check ignores its verdict"
+    await assert_counters_consistent(engine, checked.id)
