@@ -106,6 +106,7 @@ def _job_command(action: str, help_text: str) -> click.Command:
 
 
 jobs.add_command(_job_command("pause", "Stop issuing leases; in-flight leases may still finish."))
+jobs.add_command(_job_command("drain", "Stop issuing leases; becomes paused once nothing is in flight."))
 jobs.add_command(_job_command("resume", "Issue leases again."))
 jobs.add_command(_job_command("cancel", "Stop the job for good; late results are stale."))
 
@@ -171,5 +172,57 @@ def show_job(database_url: str | None, job: str) -> None:
                 f"surplus {r.surplus:<4} rejected {r.rejected:<5} in flight {r.in_flight:<4} "
                 f"pass {r.pass_rate:.2f}"
             )
+
+    run_async(main)
+
+
+@jobs.command(name="targets")
+@db_option
+@click.argument("job")
+@click.argument("assignments", nargs=-1, required=True)
+def set_targets(database_url: str | None, job: str, assignments: tuple[str, ...]) -> None:
+    """Change targets while running: `tracegen jobs targets demo survey_before_edit=10 ...`
+    (`all=N` sets every behaviour). Lowering below accepted moves the excess to surplus."""
+    settings = build_settings(database_url=database_url)
+    resources = load_resources_or_fail(settings)
+    targets: dict[str, int] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise click.UsageError(f"expected behaviour=N, got {assignment!r}")
+        if name == "all":
+            targets.update(dict.fromkeys(resources.behaviours, int(value)))
+        else:
+            targets[name] = int(value)
+
+    async def main() -> None:
+        async with open_engine(settings, migrate=False) as engine:
+            service = CoordinatorService(engine, resources)
+            view = await service.set_targets(await resolve_job(service, job), targets)
+        click.echo(f"job {view.name!r}: {view.accepted}/{view.target} accepted, {view.status}")
+
+    run_async(main)
+
+
+@jobs.command(name="budget")
+@db_option
+@click.argument("job")
+@click.option("--tokens", type=click.IntRange(min=1), default=None, help="Prompt + completion token budget.")
+@click.option("--cost", type=click.FloatRange(min=0, min_open=True), default=None, help="Cost budget.")
+def set_budget(database_url: str | None, job: str, tokens: int | None, cost: float | None) -> None:
+    """Set (or, with neither option, remove) the job's token and cost budgets."""
+    settings = build_settings(database_url=database_url)
+    resources = load_resources_or_fail(settings)
+
+    async def main() -> None:
+        async with open_engine(settings, migrate=False) as engine:
+            service = CoordinatorService(engine, resources)
+            view = await service.set_budget(
+                await resolve_job(service, job), token_budget=tokens, cost_budget=cost
+            )
+        state = "exhausted" if view.budget_exhausted else "open"
+        click.echo(
+            f"job {view.name!r}: token budget {view.token_budget}, cost budget {view.cost_budget} ({state})"
+        )
 
     run_async(main)

@@ -95,3 +95,19 @@ def test_admin_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
     code, output = invoke("jobs", "list", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert code == 1
     assert "tracegen migrate" in output
+
+
+def test_targets_budget_and_drain_commands(demo_db: str) -> None:
+    code, output = invoke("jobs", "targets", "adm", "survey_before_edit=5", "--db", demo_db)
+    assert code == 0, output
+    assert "4/7 accepted, running" in output
+    code, output = invoke("jobs", "budget", "adm", "--tokens", "1", "--db", demo_db)
+    assert "exhausted" in output
+    assert "open" in invoke("jobs", "budget", "adm", "--db", demo_db)[1]
+    assert "paused" in invoke("jobs", "drain", "adm", "--db", demo_db)[1], (
+        "nothing in flight: drained at once"
+    )
+    code, output = invoke("jobs", "targets", "adm", "survey_before_edit", "--db", demo_db)
+    assert code == 2 and "expected behaviour=N" in output
+    code, output = invoke("jobs", "targets", "adm", "nope=3", "--db", demo_db)
+    assert code == 1 and "unknown behaviours: nope" in output
