@@ -752,6 +752,7 @@ def run_gates(value: Any, context: GateContext) -> tuple[Trace | None, list[Reje
 # --------------------------------------------------------------------------------------------------
 # duplicate key
 
+
 def _normalize(value: Any) -> Any:
     if isinstance(value, str):
         # Same as collapsing `\s+` runs and stripping, at a fraction of a regex's cost.
