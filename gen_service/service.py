@@ -382,6 +382,9 @@ class CoordinatorService:
                 new = JobStatus.COMPLETED if _all_full(rows) else JobStatus.RUNNING
             elif action == "cancel":
                 new = JobStatus.CANCELLED
+                # Their results would be stale anyway: take them out of in_flight now.
+                await sql.lock_behaviour_rows(conn, job_id)
+                await sql.release_in_flight(conn, job_id, now)
             else:
                 raise InvalidRequest(f"unknown action {action!r}: use pause, drain, resume or cancel")
             await conn.execute(update(JOB).where(JOB.c.id == job_id).values(status=new, updated_at=now))
@@ -657,8 +660,9 @@ class CoordinatorService:
         now = self._clock()
         total = 0
         async with self._engine.begin() as conn:
-            active = select(JOB.c.id).where(JOB.c.status.in_([JobStatus.RUNNING, JobStatus.PAUSED]))
-            for (job_id,) in (await conn.execute(active.order_by(JOB.c.id))).all():
+            # Every job, whatever its status: a job can complete (or be cancelled) while a dead
+            # worker still holds leases, and those must leave in_flight too.
+            for (job_id,) in (await conn.execute(select(JOB.c.id).order_by(JOB.c.id))).all():
                 overdue = await conn.execute(
                     select(func.count())
                     .select_from(LEASE)
@@ -672,9 +676,17 @@ class CoordinatorService:
                 )
                 if not overdue.scalar_one():
                     continue
-                await sql.lock_job(conn, job_id)
+                job = await sql.lock_job(conn, job_id)
                 await sql.lock_behaviour_rows(conn, job_id)
                 total += await sql.expire_overdue_leases(conn, job_id, now)
+                if (
+                    job is not None
+                    and job.status == JobStatus.DRAINING
+                    and not await sql.count_in_flight(conn, job_id)
+                ):
+                    await conn.execute(
+                        update(JOB).where(JOB.c.id == job_id).values(status=JobStatus.PAUSED, updated_at=now)
+                    )
         return total
 
     # ---- results ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from gen_service.api.auth import OPEN, Principal, Role, TokenRegistry, require
-from gen_service.api.dashboard import create_dashboard_router
+from gen_service.api.dashboard import DashboardConfig, create_dashboard_router
 from gen_service.api.metrics import render_metrics
 from gen_service.api.schemas import (
     BehaviourProgressOut,
@@ -38,6 +38,7 @@ from gen_service.api.schemas import (
     SubmitResponse,
     TargetsUpdate,
 )
+from gen_service.clock import Clock, utc_now
 from gen_service.service import (
     CoordinatorService,
     InvalidRequest,
@@ -101,6 +102,8 @@ def create_app(
     reaper_interval_s: float | None = 5.0,
     tokens: TokenRegistry | None = None,
     readiness: ReadinessCheck | None = None,
+    dashboard_config: DashboardConfig | None = None,
+    clock: Clock = utc_now,
 ) -> FastAPI:
     """The coordinator app. With `tokens` empty or None the API is open (loopback development)."""
     readiness = readiness or ReadinessCheck()
@@ -128,7 +131,11 @@ def create_app(
     # navigates); the JSON and event routes behind them need a reader token.
     app.include_router(
         create_dashboard_router(
-            service.engine, teachers, data_dependencies=[Depends(require(Role.ADMIN, Role.VIEWER))]
+            service.engine,
+            teachers,
+            config=dashboard_config or DashboardConfig(),
+            clock=clock,
+            data_dependencies=[Depends(require(Role.ADMIN, Role.VIEWER))],
         )
     )
 

@@ -115,12 +115,21 @@ class WorkerPool:
                     continue
                 # Claim in chunks, not one lease at a time: a quarter of the pool at least.
                 if free > 0 and (free >= max(1, config.concurrency // 4) or not running):
-                    claim = await self._client.claim(config.worker_id, free, config.job_id)
-                    more_possible = claim.more_work_possible
-                    self.stats.claimed += len(claim.leases)
-                    for lease in claim.leases:
-                        task = asyncio.create_task(self._process(lease))
-                        running[task] = lease
+                    try:
+                        claim = await self._client.claim(config.worker_id, free, config.job_id)
+                    except CoordinatorError:
+                        # A coordinator restart or outage: keep the work in hand, try again later.
+                        log.exception("claiming failed; retrying")
+                        if not running:
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(stop.wait(), max(1.0, config.idle_poll_s))
+                            continue
+                    else:
+                        more_possible = claim.more_work_possible
+                        self.stats.claimed += len(claim.leases)
+                        for lease in claim.leases:
+                            task = asyncio.create_task(self._process(lease))
+                            running[task] = lease
                 if not running:
                     if not more_possible and config.exit_when_idle:
                         break
@@ -161,11 +170,12 @@ class WorkerPool:
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 log.error("lease task failed during shutdown", exc_info=task.exception())
-        await self._flush()
+        try:
+            await self._flush()
+        except CoordinatorError:
+            log.exception("could not submit results at shutdown; their leases will expire")
         if unfinished:
-            with contextlib.suppress(Exception):
-                released = await self._client.release(unfinished)
-                self.stats.released += released
+            await self._release(unfinished)
 
     async def _process(self, lease: LeaseOut) -> None:
         teacher = self._teachers.get(lease.teacher)
@@ -173,8 +183,7 @@ class WorkerPool:
             log.error(
                 "lease %s names teacher %r, not configured on this worker", lease.lease_id, lease.teacher
             )
-            released = await self._client.release([lease])
-            self.stats.released += released
+            await self._release([lease])
             return
         prompt = self._prompt(lease)
         request = TeacherRequest(
@@ -192,8 +201,7 @@ class WorkerPool:
             self.stats.teacher_failures += 1
             self.breaker.record_failure()
             log.warning("teacher %s unavailable for lease %s: %s", lease.teacher, lease.lease_id, exc)
-            released = await self._client.release([lease])
-            self.stats.released += released
+            await self._release([lease])
             return
         self.breaker.record_success()
         latency_ms = (time.perf_counter() - started) * 1000
@@ -237,8 +245,7 @@ class WorkerPool:
             except ExecutionCheckUnavailable as exc:
                 # A missing toolchain is this worker's problem, not the trace's: hand the lease back.
                 log.error("execution check unavailable for lease %s: %s", lease.lease_id, exc)
-                released = await self._client.release([lease])
-                self.stats.released += released
+                await self._release([lease])
                 return
             self.stats.execution_checks += 1
             if detail is not None:
@@ -260,6 +267,15 @@ class WorkerPool:
         )
         if len(self._pending_results) >= self._config.submit_batch:
             self._results_ready.set()
+
+    async def _release(self, leases: list[LeaseOut]) -> None:
+        """Give leases back; if the coordinator cannot be reached they simply expire."""
+        try:
+            released = await self._client.release(leases)
+        except CoordinatorError:
+            log.warning("could not release %d lease(s); they will expire", len(leases))
+            return
+        self.stats.released += released
 
     async def _submit_loop(self) -> None:
         while not self._closing:

@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from gen_service.api.app import create_app
-from gen_service.api.dashboard import DashboardConfig, create_dashboard_router
+from gen_service.api.dashboard import DashboardConfig
 from gen_service.core.gates import Reason
 from gen_service.resources import Resources
 from gen_service.service import CoordinatorService
@@ -79,8 +79,14 @@ def coordinator(fresh_sqlite_url: str, resources: Resources) -> Iterator[LiveCoo
     async def main() -> None:
         engine = create_engine(fresh_sqlite_url)
         service = CoordinatorService(engine, resources)
-        app = create_app(service, teachers=TEACHERS, lease_ttl_s=60, prompt_version="v1", reaper_interval_s=1)
-        app.include_router(create_dashboard_router(engine, TEACHERS, config=DashboardConfig(refresh_s=0.5)))
+        app = create_app(
+            service,
+            teachers=TEACHERS,
+            lease_ttl_s=60,
+            prompt_version="v1",
+            reaper_interval_s=1,
+            dashboard_config=DashboardConfig(refresh_s=0.5),
+        )
         config = uvicorn.Config(
             app,
             host="127.0.0.1",

@@ -16,7 +16,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gen_service.api.app import create_app
-from gen_service.api.dashboard import DashboardConfig, DashboardReader, create_dashboard_router, percentile
+from gen_service.api.dashboard import DashboardConfig, DashboardReader, percentile
 from gen_service.clock import ManualClock
 from gen_service.resources import Resources
 from gen_service.service import CoordinatorService, LeaseGrant, ResultSubmission
@@ -264,10 +264,16 @@ async def test_every_dashboard_statement_is_served_by_an_index(
 
 @pytest.fixture
 async def dashboard_app(service: CoordinatorService, clock: ManualClock) -> FastAPI:
-    app = create_app(service, teachers=PRICED, lease_ttl_s=60, prompt_version="v1", reaper_interval_s=None)
     config = DashboardConfig(share_s=0.0, refresh_s=0.05, stream_max_s=0.3)
-    app.include_router(create_dashboard_router(service.engine, PRICED, config=config, clock=clock))
-    return app
+    return create_app(
+        service,
+        teachers=PRICED,
+        lease_ttl_s=60,
+        prompt_version="v1",
+        reaper_interval_s=None,
+        dashboard_config=config,
+        clock=clock,
+    )
 
 
 @pytest.fixture
