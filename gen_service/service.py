@@ -617,7 +617,11 @@ class CoordinatorService:
                     )
                 )
                 seed += 1
-            await sql.bump_counters(conn, job.id, behaviour, in_flight=count, issued=count)
+        await sql.bump_many(
+            conn,
+            job.id,
+            {behaviour: {"in_flight": count, "issued": count} for behaviour, count in allocation.items()},
+        )
         await conn.execute(insert(LEASE), lease_rows)
         return grants
 
@@ -764,8 +768,7 @@ class CoordinatorService:
             await conn.execute(
                 update(LEASE).where(LEASE.c.id.in_(ids)).values(status=LeaseStatus.EXPIRED, finished_at=now)
             )
-            for behaviour, count in expired_now.items():
-                await sql.bump_counters(conn, job_id, behaviour, in_flight=-count)
+            await sql.bump_many(conn, job_id, {b: {"in_flight": -count} for b, count in expired_now.items()})
         cancelled = [lid for lid, s in statuses.items() if s.reasons == ["job cancelled"]]
         if cancelled:
             await sql.release_in_flight(conn, job_id, now, cancelled)
@@ -890,8 +893,7 @@ class CoordinatorService:
             ],
         )
         await sql.finish_leases(conn, outcomes, now, status=LeaseStatus.COMPLETED)
-        for behaviour, delta in sorted(deltas.items()):
-            await sql.bump_counters(conn, job_id, behaviour, **{k: v for k, v in delta.items() if v})
+        await sql.bump_many(conn, job_id, deltas)
         if job.status == JobStatus.RUNNING and any(d.get("accepted") for d in deltas.values()):
             after = await sql.lock_behaviour_rows(conn, job_id)
             if _all_full(after):

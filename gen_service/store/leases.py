@@ -8,7 +8,7 @@ concurrent claims and submits on Postgres cannot deadlock.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,31 @@ async def bump_counters(conn: AsyncConnection, job_id: int, behaviour: str, **de
     )
 
 
+async def bump_many(conn: AsyncConnection, job_id: int, deltas: Mapping[str, Mapping[str, int]]) -> None:
+    """Add per-behaviour deltas ({behaviour: {counter: delta}}) in ONE statement: a CASE per counter.
+
+    Claims and submits touch up to every behaviour of a job; one round trip instead of one per
+    behaviour. The caller holds the row locks.
+    """
+    deltas = {b: {k: v for k, v in d.items() if v} for b, d in deltas.items()}
+    deltas = {b: d for b, d in deltas.items() if d}
+    if not deltas:
+        return
+    counters = sorted({name for d in deltas.values() for name in d})
+    values = {
+        name: JB.c[name]
+        + case(
+            {behaviour: d.get(name, 0) for behaviour, d in deltas.items() if d.get(name)},
+            value=JB.c.behaviour,
+            else_=0,
+        )
+        for name in counters
+    }
+    await conn.execute(
+        update(JB).where(and_(JB.c.job_id == job_id, JB.c.behaviour.in_(sorted(deltas)))).values(**values)
+    )
+
+
 async def expire_overdue_leases(conn: AsyncConnection, job_id: int, now: datetime) -> int:
     """Reap: in-flight leases past `expires_at` become expired and leave the in-flight counters.
 
@@ -71,8 +96,7 @@ async def expire_overdue_leases(conn: AsyncConnection, job_id: int, now: datetim
         .returning(LEASE.c.behaviour)
     )
     expired = Counter(row.behaviour for row in result)
-    for behaviour, count in expired.items():
-        await bump_counters(conn, job_id, behaviour, in_flight=-count)
+    await bump_many(conn, job_id, {behaviour: {"in_flight": -count} for behaviour, count in expired.items()})
     return sum(expired.values())
 
 
@@ -90,8 +114,7 @@ async def release_in_flight(
         .returning(LEASE.c.behaviour)
     )
     released = Counter(row.behaviour for row in result)
-    for behaviour, count in released.items():
-        await bump_counters(conn, job_id, behaviour, in_flight=-count)
+    await bump_many(conn, job_id, {behaviour: {"in_flight": -count} for behaviour, count in released.items()})
     return sum(released.values())
 
 
