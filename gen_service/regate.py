@@ -19,8 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gen_service.clock import Clock, utc_now
 from gen_service.core.gates import Reason, Rejection, content_key, run_gates
-from gen_service.core.prompts import render_prompt
-from gen_service.core.trace import MalformedTrace, assemble_trace, parse_teacher_reply
 from gen_service.resources import Resources
 from gen_service.store import leases as sql
 from gen_service.store.models import (
@@ -34,6 +32,7 @@ from gen_service.store.models import (
     Sample,
     table_of,
 )
+from gen_service.tracebuild import TraceBuilder
 
 RAW = table_of(RawOutput)
 SAMPLE = table_of(Sample)
@@ -87,6 +86,7 @@ async def regate_job(
     engine: AsyncEngine, resources: Resources, job_id: int, *, apply: bool, clock: Clock = utc_now
 ) -> RegateReport:
     report = RegateReport(applied=apply)
+    builder = TraceBuilder(resources)
     changes: list[_Change] = []
     async with engine.connect() as conn:
         job = (await conn.execute(select(JOB).where(JOB.c.id == job_id))).first()
@@ -111,7 +111,7 @@ async def regate_job(
         )
         async for row in stream:
             report.examined += 1
-            value: Any = row.trace if row.trace is not None else _rebuild(resources, job, row)
+            value: Any = row.trace if row.trace is not None else _rebuild(builder, job, row)
             _, rejections = run_gates(value, resources.gate_context)
             was = Outcome(row.outcome)
             in_corpus = was in (Outcome.STORED, Outcome.SURPLUS)
@@ -130,32 +130,17 @@ async def regate_job(
     return report
 
 
-def _rebuild(resources: Resources, job: Any, row: Any) -> Any:
-    behaviour = resources.behaviours.get(row.behaviour)
-    scenario = resources.scenarios.get(row.scenario)
-    if behaviour is None or scenario is None:
-        return row.text
-    try:
-        reply_messages = parse_teacher_reply(row.text)
-    except MalformedTrace:
-        return row.text
-    prompt = render_prompt(behaviour, scenario, resources.vocabulary, version=job.prompt_version)
-    return assemble_trace(
-        prompt.system,
-        prompt.user,
-        reply_messages,
-        resources.vocabulary.openai_tools(),
-        {
-            "behaviour": row.behaviour,
-            "layer": behaviour.layer,
-            "language": scenario.language,
-            "scenario": row.scenario,
-            "seed": row.seed,
-            "teacher": job.teacher,
-            "prompt_version": job.prompt_version,
-            "finish_reason": row.finish_reason,
-        },
+def _rebuild(builder: TraceBuilder, job: Any, row: Any) -> Any:
+    trace = builder.build(
+        row.text,
+        behaviour=row.behaviour,
+        scenario=row.scenario,
+        seed=row.seed,
+        teacher=job.teacher,
+        prompt_version=job.prompt_version,
+        finish_reason=row.finish_reason,
     )
+    return trace if trace is not None else row.text
 
 
 async def _apply(

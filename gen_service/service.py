@@ -44,6 +44,7 @@ from gen_service.store.models import (
     Sample,
     table_of,
 )
+from gen_service.tracebuild import TraceBuilder
 
 JOB = table_of(Job)
 JB = table_of(JobBehaviour)
@@ -175,6 +176,7 @@ class CoordinatorService:
         self._clock = clock
         # teacher name -> (cost per 1k prompt tokens, cost per 1k completion tokens)
         self._teacher_costs = dict(teacher_costs or {})
+        self._builder = TraceBuilder(resources)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -706,32 +708,70 @@ class CoordinatorService:
             return []
         if len({r.lease_id for r in results}) != len(results):
             raise InvalidRequest("a batch names the same lease twice")
-        # Gate outside the transaction: pure CPU work should not hold row locks.
-        verdicts = {r.lease_id: self._verdict_input(r) for r in results}
+        # Assemble and gate before the transaction: pure CPU work should not hold row locks. A
+        # lease's behaviour, scenario, seed and job never change, so reading them first is safe.
+        leases = await self._lease_facts([r.lease_id for r in results])
+        verdicts: dict[str, tuple[dict[str, Any] | None, list[Rejection]]] = {}
+        for r in results:
+            lease = leases.get(r.lease_id)
+            if lease is not None:
+                verdicts[r.lease_id] = self._gate(self._trace_of(r, lease), lease)
         now = self._clock()
         statuses: dict[str, ResultStatus] = {}
-        async with self._engine.begin() as conn:
-            leases = await _lease_rows(conn, [r.lease_id for r in results])
-            by_job: dict[int, list[ResultSubmission]] = {}
-            for r in results:
-                row = leases.get(r.lease_id)
-                if row is None:
-                    statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.STALE, ["unknown lease"])
-                    continue
-                by_job.setdefault(row.job_id, []).append(r)
-            for job_id, job_results in sorted(by_job.items()):
-                statuses.update(await self._submit_for_job(conn, job_id, job_results, verdicts, now, owner))
+        by_job: dict[int, list[ResultSubmission]] = {}
+        for r in results:
+            lease = leases.get(r.lease_id)
+            if lease is None:
+                statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.STALE, ["unknown lease"])
+            else:
+                by_job.setdefault(lease.job_id, []).append(r)
+        if by_job:
+            async with self._engine.begin() as conn:
+                for job_id, job_results in sorted(by_job.items()):
+                    statuses.update(
+                        await self._submit_for_job(conn, job_id, job_results, verdicts, now, owner)
+                    )
         return [statuses[r.lease_id] for r in results]
 
-    def _verdict_input(self, r: ResultSubmission) -> Any:
-        return r.trace if r.trace is not None else r.raw_text
+    async def _lease_facts(self, lease_ids: Sequence[str]) -> dict[str, Any]:
+        query = (
+            select(
+                LEASE.c.id,
+                LEASE.c.job_id,
+                LEASE.c.behaviour,
+                LEASE.c.scenario,
+                LEASE.c.seed,
+                JOB.c.teacher,
+                JOB.c.prompt_version,
+            )
+            .join(JOB, JOB.c.id == LEASE.c.job_id)
+            .where(LEASE.c.id.in_(list(lease_ids)))
+        )
+        async with self._engine.connect() as conn:
+            return {row.id: row for row in await conn.execute(query)}
+
+    def _trace_of(self, r: ResultSubmission, lease: Any) -> Any:
+        """The trace to judge: the one submitted, else assembled here from the raw teacher text (the
+        worker then sends only the text: half the bytes, and the coordinator's own prompt)."""
+        if r.trace is not None:
+            return r.trace
+        built = self._builder.build(
+            r.raw_text,
+            behaviour=lease.behaviour,
+            scenario=lease.scenario,
+            seed=lease.seed,
+            teacher=lease.teacher,
+            prompt_version=lease.prompt_version,
+            finish_reason=r.finish_reason,
+        )
+        return built if built is not None else r.raw_text
 
     async def _submit_for_job(
         self,
         conn: AsyncConnection,
         job_id: int,
         results: list[ResultSubmission],
-        inputs: Mapping[str, Any],
+        verdicts: Mapping[str, tuple[dict[str, Any] | None, list[Rejection]]],
         now: datetime,
         owner: str | None,
     ) -> dict[str, ResultStatus]:
@@ -789,7 +829,7 @@ class CoordinatorService:
             delta["completed"] += 1
             delta["prompt_tokens"] += r.prompt_tokens
             delta["completion_tokens"] += r.completion_tokens
-            trace_json, rejections = self._gate(inputs[r.lease_id], lease)
+            trace_json, rejections = verdicts[r.lease_id]
             if not rejections and job.execution_check:
                 rejections = [
                     Rejection(Reason.UNVERIFIED_FIX, detail)
@@ -906,7 +946,7 @@ class CoordinatorService:
             )
         return statuses
 
-    def _gate(self, value: Any, lease: Any) -> tuple[dict[str, Any] | None, list[Any]]:
+    def _gate(self, value: Any, lease: Any) -> tuple[dict[str, Any] | None, list[Rejection]]:
         """Run the gates with `meta` forced to the lease's truth (a worker cannot relabel a trace)."""
         if isinstance(value, Mapping):
             scenario = self._resources.scenarios.get(lease.scenario)
@@ -938,8 +978,3 @@ def _state(row: Any) -> BehaviourState:
 
 def _all_full(rows: Sequence[Any]) -> bool:
     return all(row.accepted >= row.target for row in rows)
-
-
-async def _lease_rows(conn: AsyncConnection, lease_ids: Sequence[str]) -> dict[str, Any]:
-    result = await conn.execute(select(LEASE.c.id, LEASE.c.job_id).where(LEASE.c.id.in_(list(lease_ids))))
-    return {row.id: row for row in result}

@@ -753,10 +753,16 @@ def run_gates(value: Any, context: GateContext) -> tuple[Trace | None, list[Reje
 # duplicate key
 
 
+@functools.lru_cache(maxsize=2048)
+def _collapse_cached(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _normalize(value: Any) -> Any:
     if isinstance(value, str):
-        # Same as collapsing `\s+` runs and stripping, at a fraction of a regex's cost.
-        return " ".join(value.split())
+        # Same as collapsing `\s+` runs and stripping, at a fraction of a regex's cost. Long texts
+        # (prompts, file contents) recur across traces: those go through a small cache.
+        return _collapse_cached(value) if len(value) > 512 else " ".join(value.split())
     if isinstance(value, Mapping):
         return {key: _normalize(item) for key, item in value.items()}
     if isinstance(value, list):

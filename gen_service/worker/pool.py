@@ -24,9 +24,9 @@ from typing import Any
 
 from gen_service.api.schemas import CheckResult, LeaseOut, ResultIn
 from gen_service.core.gates import Reason, run_gates
-from gen_service.core.prompts import TeacherPrompt, render_prompt
-from gen_service.core.trace import MalformedTrace, assemble_trace, parse_teacher_reply
+from gen_service.core.prompts import TeacherPrompt
 from gen_service.resources import Resources
+from gen_service.tracebuild import TraceBuilder
 from gen_service.worker.breaker import BreakerState, CircuitBreaker
 from gen_service.worker.client import CoordinatorClient, CoordinatorError
 from gen_service.worker.execution_check import ExecutionCheckUnavailable, check_fix
@@ -74,8 +74,7 @@ class WorkerPool:
         self._teachers = teachers
         self._resources = resources
         self._config = config
-        self._prompts: dict[tuple[str, str, str], TeacherPrompt] = {}
-        self._tools = resources.vocabulary.openai_tools()
+        self._builder = TraceBuilder(resources)
         self._pending_results: list[ResultIn] = []
         self._results_ready = asyncio.Event()
         self._closing = False
@@ -87,17 +86,7 @@ class WorkerPool:
         )
 
     def _prompt(self, lease: LeaseOut) -> TeacherPrompt:
-        key = (lease.behaviour, lease.scenario, lease.prompt_version)
-        prompt = self._prompts.get(key)
-        if prompt is None:
-            prompt = render_prompt(
-                self._resources.behaviours[lease.behaviour],
-                self._resources.scenarios[lease.scenario],
-                self._resources.vocabulary,
-                version=lease.prompt_version,
-            )
-            self._prompts[key] = prompt
-        return prompt
+        return self._builder.prompt(lease.behaviour, lease.scenario, lease.prompt_version)
 
     async def run(self, stop: asyncio.Event) -> PoolStats:
         """Work until `stop` is set (or, with exit_when_idle, until no job has work left)."""
@@ -205,29 +194,15 @@ class WorkerPool:
             return
         self.breaker.record_success()
         latency_ms = (time.perf_counter() - started) * 1000
-        trace: dict[str, Any] | None
-        try:
-            reply_messages = parse_teacher_reply(reply.text)
-        except MalformedTrace:
-            trace = None
-        else:
-            scenario = self._resources.scenarios[lease.scenario]
-            trace = assemble_trace(
-                prompt.system,
-                prompt.user,
-                reply_messages,
-                self._tools,
-                {
-                    "behaviour": lease.behaviour,
-                    "layer": self._resources.behaviours[lease.behaviour].layer,
-                    "language": scenario.language,
-                    "scenario": lease.scenario,
-                    "seed": lease.seed,
-                    "teacher": lease.teacher,
-                    "prompt_version": prompt.version,
-                    "finish_reason": reply.finish_reason,
-                },
-            )
+        trace = self._builder.build(
+            reply.text,
+            behaviour=lease.behaviour,
+            scenario=lease.scenario,
+            seed=lease.seed,
+            teacher=lease.teacher,
+            prompt_version=prompt.version,
+            finish_reason=reply.finish_reason,
+        )
         parsed, rejections = run_gates(
             trace if trace is not None else reply.text, self._resources.gate_context
         )
@@ -255,7 +230,7 @@ class WorkerPool:
             ResultIn(
                 lease_id=lease.lease_id,
                 token=lease.token,
-                trace=trace,
+                trace=None,  # the coordinator assembles the trace from raw_text itself
                 raw_text=reply.text,
                 reasoning=reply.reasoning,
                 finish_reason=reply.finish_reason,
