@@ -426,6 +426,11 @@ class TestRun:
     output: str
 
 
+# Variables that change how runners print, whatever the project: terminal size and colour, and the
+# CI markers (pytest prints full assertion diffs when `CI` or `BUILD_NUMBER` is set).
+_HOST_OUTPUT_SWITCHES = frozenset({"COLUMNS", "LINES", "FORCE_COLOR", "CI", "BUILD_NUMBER"})
+
+
 def _base_env() -> dict[str, str]:
     # Drop what would make the host's configuration leak into the project's run: extra plugins,
     # addopts, import paths, node options, rust flags and backtrace settings.
@@ -433,7 +438,7 @@ def _base_env() -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(dropped) and key not in {"COLUMNS", "LINES", "FORCE_COLOR"}
+        if not key.startswith(dropped) and key not in _HOST_OUTPUT_SWITCHES
     }
     env.update({"NO_COLOR": "1", "COLUMNS": "80"})
     return env

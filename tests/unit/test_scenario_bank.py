@@ -446,3 +446,14 @@ def test_normalize_output_ignores_node_and_cargo_noise() -> None:
     b = "  duration_ms: 0.2\n     Running tests/ring.rs (target/debug/deps/ring-0787958412efe8e8)\n"
     assert normalize_output(a) == normalize_output(b)
     assert normalize_output("thread 'x' (4242) panicked") == normalize_output("thread 'x' panicked")
+
+
+def test_runs_ignore_the_hosts_ci_and_terminal_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pytest prints full assertion diffs under CI=true: captures must not depend on where they run.
+    from gen_service import scenario_bank
+
+    for name in ("CI", "BUILD_NUMBER", "FORCE_COLOR", "PYTEST_ADDOPTS"):
+        monkeypatch.setenv(name, "1")
+    env = scenario_bank._base_env()
+    assert not {"CI", "BUILD_NUMBER", "FORCE_COLOR", "PYTEST_ADDOPTS"} & set(env)
+    assert env["COLUMNS"] == "80"
