@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
 import click
 
 from gen_service.core.gates import DEFAULT_MAX_TOKENS, GateContext, Reason, content_key, run_gates
-from gen_service.core.tokens import estimate_tokens
 from gen_service.serialization import dumps
 
 __all__ = ["gate", "gate_lines"]
@@ -67,15 +66,12 @@ def gate(file: str, max_tokens: int, tokenizer: Path | None) -> None:
     Each output line is {"accepted": true|false, "reasons": [...]}. Exits 0 unless FILE cannot be read.
     """
     from gen_service.catalog import load_behaviours, load_vocabulary
+    from gen_service.token_counting import TokenizerLoadError, token_counter_for
 
-    count_tokens: Callable[[str], int] = estimate_tokens
-    if tokenizer is not None:
-        from gen_service.token_counting import TokenizerLoadError, load_token_counter
-
-        try:
-            count_tokens = load_token_counter(tokenizer)
-        except TokenizerLoadError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--tokenizer'") from None
+    try:
+        count_tokens = token_counter_for(tokenizer)
+    except TokenizerLoadError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--tokenizer'") from None
     try:
         context = GateContext(
             vocabulary=load_vocabulary().names,

@@ -5,7 +5,7 @@ Loaded once at start-up (I/O) and injected; the objects themselves are pure core
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,7 +13,6 @@ from pathlib import Path
 from gen_service.core.behaviours import Behaviour
 from gen_service.core.gates import GateContext
 from gen_service.core.scenarios import Scenario
-from gen_service.core.tokens import estimate_tokens
 from gen_service.core.vocabulary import Vocabulary
 
 
@@ -37,11 +36,9 @@ def load_resources(*, max_tokens: int = 16384, tokenizer: Path | None = None) ->
     behaviours = load_behaviours()
     vocabulary = load_vocabulary()
     scenarios = load_scenarios()
-    count_tokens: Callable[[str], int] = estimate_tokens
-    if tokenizer is not None:
-        from gen_service.token_counting import load_token_counter
+    from gen_service.token_counting import token_counter_for
 
-        count_tokens = load_token_counter(tokenizer)
+    count_tokens = token_counter_for(tokenizer)
     context = GateContext(
         vocabulary=vocabulary.names,
         behaviours=behaviours,

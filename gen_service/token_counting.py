@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["TokenizerLoadError", "load_token_counter"]
+from gen_service.core.tokens import estimate_tokens
+
+__all__ = ["TokenizerLoadError", "load_token_counter", "token_counter_for"]
 
 
 class TokenizerLoadError(ValueError):
@@ -44,3 +46,11 @@ def load_token_counter(path: Path) -> Callable[[str], int]:
         return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
     return count_tokens
+
+
+def token_counter_for(tokenizer: Path | None) -> Callable[[str], int]:
+    """The counter a command uses: exact from `tokenizer` when given, else the ~4 chars/token
+    estimate. Raises TokenizerLoadError naming the problem."""
+    if tokenizer is None:
+        return estimate_tokens
+    return load_token_counter(tokenizer)

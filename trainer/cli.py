@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 import time
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -148,7 +147,6 @@ def build_command(
     shuffle. Writes train.jsonl, val.jsonl, heldout.jsonl, manifest.json and REPORT.md into --out.
     """
     from gen_service.core.gates import DEFAULT_MAX_TOKENS, GateContext
-    from gen_service.core.tokens import estimate_tokens
     from trainer.build import BuildOptions, SliceSpec, build_corpus
     from trainer.deid import DeidConfig
     from trainer.sources import CorpusInputError
@@ -167,14 +165,12 @@ def build_command(
                 deid = DeidConfig.from_mapping(tomllib.load(handle))
         except (tomllib.TOMLDecodeError, ValueError) as exc:
             raise click.BadParameter(f"{deid_config}: {exc}", param_hint="'--deid-config'") from None
-    count_tokens: Callable[[str], int] = estimate_tokens
-    if tokenizer is not None:
-        from gen_service.token_counting import TokenizerLoadError, load_token_counter
+    from gen_service.token_counting import TokenizerLoadError, token_counter_for
 
-        try:
-            count_tokens = load_token_counter(tokenizer)
-        except TokenizerLoadError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--tokenizer'") from None
+    try:
+        count_tokens = token_counter_for(tokenizer)
+    except TokenizerLoadError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--tokenizer'") from None
     try:
         specs = tuple(
             SliceSpec(name, Path(path), oversample=factors.get(name), target_share=shares.get(name))

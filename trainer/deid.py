@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gen_service.core.trace import string_leaves
 from gen_service.core.vocabulary import Vocabulary
 from gen_service.serialization import JSONDecodeError, dumps_str, loads
 
@@ -425,7 +426,7 @@ class Deidentifier:
         """A de-identified copy of `trace` (the input is not changed). Non-trace shapes pass through
         as far as they can; the gates judge them afterwards."""
         state = _TraceState(self.counts)
-        joined = "\n".join(_string_leaves(trace))  # no pattern matches across a newline
+        joined = "\n".join(string_leaves(trace))  # no pattern matches across a newline
         state.plan = self._plan(joined)
         self._learn_from_text(joined, state)
         result: dict[str, Any] = dict(trace)
@@ -738,14 +739,3 @@ def _remap_args(arguments: dict[str, Any], mapping: ToolMapping) -> dict[str, An
             continue  # the first of several aliases wins
         out[new_key] = value
     return out
-
-
-def _string_leaves(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _string_leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _string_leaves(item)

@@ -43,7 +43,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from gen_service.core.tokens import estimate_tokens, trace_token_count
-from gen_service.core.trace import MalformedTrace, ToolCall, Trace, parse_trace
+from gen_service.core.trace import MalformedTrace, ToolCall, Trace, parse_trace, string_leaves
 from gen_service.serialization import JSONDecodeError, canonical_json, loads
 
 __all__ = [
@@ -616,17 +616,6 @@ _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
 )
 
 
-def _string_leaves(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _string_leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _string_leaves(item)
-
-
 def _text_segments(trace: Trace) -> Iterator[tuple[int, str, str]]:
     """(message index, part, text) for every piece of text in the messages."""
     calls_by_message: dict[int, list[ToolCall]] = {}
@@ -640,7 +629,7 @@ def _text_segments(trace: Trace) -> Iterator[tuple[int, str, str]]:
         if isinstance(reasoning, str) and reasoning:
             yield index, "reasoning", reasoning
         for call in calls_by_message.get(index, ()):
-            for leaf in _string_leaves(call.arguments):
+            for leaf in string_leaves(call.arguments):
                 if leaf:
                     yield index, "tool arguments", leaf
 

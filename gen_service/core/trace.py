@@ -18,7 +18,7 @@ question, not the parser's.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "parse_teacher_reply",
     "parse_trace",
     "split_think_block",
+    "string_leaves",
 ]
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -87,6 +88,18 @@ class Trace:
                 content = message.get("content")
                 return content if isinstance(content, str) else ""
         return None
+
+
+def string_leaves(value: Any) -> Iterator[str]:
+    """Every string inside a JSON value (objects' values and lists' items, depth first)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from string_leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from string_leaves(item)
 
 
 def split_think_block(content: str) -> tuple[str, str]:
