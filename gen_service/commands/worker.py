@@ -39,6 +39,12 @@ from gen_service.worker.teachers import Teacher
 @click.option("--grace", "grace_s", type=click.FloatRange(min=0), default=30.0, show_default=True)
 @click.option("--submit-batch", type=click.IntRange(1, 10_000), default=64, show_default=True)
 @click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Leases claimed ahead of free slots (default: half the concurrency).",
+)
+@click.option(
     "--redis-url",
     envvar="TRACEGEN_REDIS_URL",
     default=None,
@@ -63,6 +69,7 @@ def worker(
     exit_when_idle: bool,
     grace_s: float,
     submit_batch: int,
+    prefetch: int | None,
     redis_url: str | None,
     token: str | None,
     log_format: str,
@@ -79,6 +86,7 @@ def worker(
         exit_when_idle=exit_when_idle,
         grace_s=grace_s,
         submit_batch=submit_batch,
+        prefetch=prefetch,
     )
     if worker_id:
         pool_config = dataclasses.replace(pool_config, worker_id=worker_id)

@@ -69,7 +69,15 @@ def build_teachers(
             concurrency = AimdConcurrency(
                 initial=config.max_concurrency, minimum=1, maximum=config.max_concurrency
             )
-            transport = RateLimitedTransport(inner, teacher=name, limiter=limiter, concurrency=concurrency)
+            # React (pool penalty, halving) to sustained throttling only: 20% of the last 50 answers.
+            transport = RateLimitedTransport(
+                inner,
+                teacher=name,
+                limiter=limiter,
+                concurrency=concurrency,
+                throttle_window=50,
+                throttle_share=0.2,
+            )
         teachers[name] = build_teacher(
             config, behaviours=behaviours, scenarios=scenarios, transport=transport
         )

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +56,7 @@ class PoolConfig:
     idle_poll_s: float = 0.5
     grace_s: float = 30.0
     exit_when_idle: bool = True  # stop when no job can issue more work (embedded mode, tests)
+    prefetch: int | None = None  # leases claimed ahead of free slots; None = half the concurrency
     execution_concurrency: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))
     execution_timeout_s: float = 60.0
     breaker_threshold: int = 5  # consecutive teacher outages before the pool stops claiming
@@ -89,37 +90,54 @@ class WorkerPool:
         return self._builder.prompt(lease.behaviour, lease.scenario, lease.prompt_version)
 
     async def run(self, stop: asyncio.Event) -> PoolStats:
-        """Work until `stop` is set (or, with exit_when_idle, until no job has work left)."""
+        """Work until `stop` is set (or, with exit_when_idle, until no job has work left).
+
+        Leases are claimed ahead into a small local buffer (`prefetch`), so a slot that frees up
+        starts its next teacher call at once instead of waiting for a claim round trip; claims stay
+        large because the buffer is refilled only once it has drained by half.
+        """
         running: dict[asyncio.Task[None], LeaseOut] = {}
+        buffered: deque[LeaseOut] = deque()
         submitter = asyncio.create_task(self._submit_loop())
         config = self._config
+        prefetch = config.prefetch if config.prefetch is not None else max(1, config.concurrency // 2)
+        # Claim in chunks, not a lease at a time: once half the prefetch (or, without prefetch, a
+        # quarter of the pool) can be claimed.
+        claim_threshold = max(1, prefetch // 2 if prefetch else config.concurrency // 4)
         try:
             while not stop.is_set():
-                free = self.breaker.claim_limit(config.concurrency - len(running))
-                more_possible = True
                 if self.breaker.state == BreakerState.OPEN and not running:
-                    # Teacher outage: wait out the cooldown instead of claiming work we would release.
+                    # Teacher outage: wait out the cooldown instead of claiming work we would release,
+                    # and hand back what was claimed ahead so other workers can take it.
+                    if buffered:
+                        await self._release(list(buffered))
+                        buffered.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.breaker.seconds_until_retry() + 0.01)
                     continue
-                # Claim in chunks, not one lease at a time: a quarter of the pool at least.
-                if free > 0 and (free >= max(1, config.concurrency // 4) or not running):
+                self._start(buffered, running)
+                more_possible = True
+                room = config.concurrency + prefetch - len(running) - len(buffered)
+                wanted = self.breaker.claim_limit(room)
+                idle = not running and not buffered
+                if wanted > 0 and (wanted >= claim_threshold or idle):
                     try:
-                        claim = await self._client.claim(config.worker_id, free, config.job_id)
+                        claim = await self._client.claim(config.worker_id, wanted, config.job_id)
                     except CoordinatorError:
                         # A coordinator restart or outage: keep the work in hand, try again later.
                         log.exception("claiming failed; retrying")
-                        if not running:
+                        if idle:
                             with contextlib.suppress(TimeoutError):
                                 await asyncio.wait_for(stop.wait(), max(1.0, config.idle_poll_s))
                             continue
                     else:
                         more_possible = claim.more_work_possible
                         self.stats.claimed += len(claim.leases)
-                        for lease in claim.leases:
-                            task = asyncio.create_task(self._process(lease))
-                            running[task] = lease
+                        buffered.extend(claim.leases)
+                        self._start(buffered, running)
                 if not running:
+                    if buffered:
+                        continue  # the breaker let only some start; the loop starts the rest
                     if not more_possible and config.exit_when_idle:
                         break
                     with contextlib.suppress(TimeoutError):
@@ -135,6 +153,8 @@ class WorkerPool:
                         running.pop(task)
                         self._raise_unexpected(task)
         finally:
+            if buffered:
+                await self._release(list(buffered))  # claimed ahead, never started: give them back
             await self._drain(running)
             # Let the submitter finish the batch it may be sending; cancelling it mid-request would
             # drop results the teacher already paid for.
@@ -143,6 +163,16 @@ class WorkerPool:
             await submitter
             await self._flush()
         return self.stats
+
+    def _start(self, buffered: deque[LeaseOut], running: dict[asyncio.Task[None], LeaseOut]) -> None:
+        """Start buffered leases while slots are free (one at a time while the breaker probes)."""
+        while buffered and len(running) < self._config.concurrency:
+            if self.breaker.state == BreakerState.OPEN:
+                return
+            if self.breaker.state == BreakerState.HALF_OPEN and running:
+                return
+            lease = buffered.popleft()
+            running[asyncio.create_task(self._process(lease))] = lease
 
     def _raise_unexpected(self, task: asyncio.Task[None]) -> None:
         exc = task.exception()

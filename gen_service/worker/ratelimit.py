@@ -45,6 +45,7 @@ import math
 import random
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -490,6 +491,13 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
     (3) is sent. A 429 penalizes the whole pool for its Retry-After (clamped to `max_penalty_s`;
     `default_penalty_s` when absent or unusable) and counts as a throttle; a 2xx counts as a success.
     The slot is held until the response headers arrive.
+
+    Only sustained throttling moves the pool: the reaction (pool penalty, AIMD decrease) starts once
+    at least `throttle_share` of the last `throttle_window` answers were 429s. A few scattered 429s
+    (a flaky gateway, 5% random throttling) are retried by the teacher client on their own
+    Retry-After and do not halve a pool that is otherwise within budget, which is what a TCP-like
+    AIMD does under random loss. The defaults `throttle_window=1, throttle_share=0.0` react to every
+    429.
     """
 
     def __init__(
@@ -502,7 +510,13 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         tokens_for: Callable[[httpx.Request], int] = estimate_request_tokens,
         default_penalty_s: float = 1.0,
         max_penalty_s: float = 60.0,
+        throttle_window: int = 1,
+        throttle_share: float = 0.0,
     ) -> None:
+        if throttle_window < 1 or not 0.0 <= throttle_share <= 1.0:
+            raise ValueError("throttle_window must be >= 1 and throttle_share within [0, 1]")
+        self._recent: deque[bool] = deque(maxlen=throttle_window)
+        self._throttle_share = throttle_share
         self._inner = inner
         self._teacher = teacher
         self._limiter = limiter
@@ -520,7 +534,9 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
     async def _send(self, request: httpx.Request) -> httpx.Response:
         await self._limiter.acquire(self._teacher, tokens=self._tokens_for(request))
         response = await self._inner.handle_async_request(request)
-        if response.status_code == 429:
+        throttled = response.status_code == 429
+        self._recent.append(throttled)
+        if throttled and sum(self._recent) >= max(1.0, self._throttle_share * len(self._recent)):
             wait = parse_retry_after(response.headers.get("retry-after"), max_wait_s=self._max_penalty_s)
             await self._limiter.penalize(self._teacher, self._default_penalty_s if wait is None else wait)
             if self._concurrency is not None:

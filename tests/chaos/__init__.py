@@ -353,6 +353,7 @@ class Cluster:
         grace_s: float = 5.0,
         submit_batch: int = 4,
         exit_when_idle: bool = True,
+        prefetch: int | None = None,
     ) -> subprocess.Popen[bytes]:
         self.worker_starts[worker_id] += 1
         args = [
@@ -370,6 +371,8 @@ class Cluster:
             "--worker-id",
             worker_id,
         ]
+        if prefetch is not None:
+            args += ["--prefetch", str(prefetch)]
         if exit_when_idle:
             args.append("--exit-when-idle")
         process = start(

@@ -197,9 +197,9 @@ def test_sigterm_drains_and_claims_nothing_new(
     targets = {"survey_before_edit": 40, "tool_intent_first": 40}
     with Cluster(tmp_path, fresh_pg_url, lease_ttl_s=60.0, stub_latency_ms=latency_ms) as c:
         job_id = c.create_job("drain", targets)
-        worker = c.start_worker("term", concurrency=6, grace_s=grace_s, exit_when_idle=False)
-        # Full pool: the worker claims again only when a quarter of it is free, so no claim is racing
-        # with the signal.
+        worker = c.start_worker("term", concurrency=6, grace_s=grace_s, exit_when_idle=False, prefetch=0)
+        # Full pool and no leases claimed ahead: the worker claims again only once half of what it
+        # may hold is free, so no claim is racing with the signal.
         c.wait_while_alive(
             "term", lambda: c.db.in_flight(job_id, "term") == 6, timeout_s=60, what="a full pool"
         )

@@ -470,3 +470,38 @@ def test_request_token_estimate() -> None:
     )
     assert estimate_request_tokens(request(b"not json")) == 0
     assert estimate_request_tokens(request([1, 2])) == 0
+
+
+async def test_scattered_429s_do_not_move_the_pool_but_a_storm_does() -> None:
+    # 1 in 20 answers throttled: the pool keeps its size and budget (the client retries the one call).
+    pattern = ([200] * 19 + [429]) * 5 + [429] * 30
+    replies = iter(pattern)
+    limiter = RecordingLimiter()
+    aimd = AimdConcurrency(initial=8, minimum=1, maximum=8, cooldown_s=0.0, clock=Sched())
+    transport = RateLimitedTransport(
+        httpx.MockTransport(lambda request: httpx.Response(next(replies))),
+        teacher="stub",
+        limiter=limiter,
+        concurrency=aimd,
+        throttle_window=50,
+        throttle_share=0.2,
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        for _ in range(100):
+            await client.post("http://t/v1/chat/completions", content=b"{}")
+        assert limiter.penalties == []
+        assert aimd.limit == 8
+        for _ in range(30):  # a storm: most answers are 429s
+            await client.post("http://t/v1/chat/completions", content=b"{}")
+    assert limiter.penalties, "sustained throttling backs the whole pool off"
+    assert aimd.limit == 1
+
+
+def test_throttle_window_is_validated() -> None:
+    with pytest.raises(ValueError, match="throttle_window"):
+        RateLimitedTransport(
+            httpx.MockTransport(lambda r: httpx.Response(200)),
+            teacher="t",
+            limiter=RecordingLimiter(),
+            throttle_window=0,
+        )
