@@ -52,7 +52,7 @@ class PoolConfig:
     job_id: int | None = None
     worker_id: str = field(default_factory=lambda: f"worker-{uuid.uuid4().hex[:12]}")
     submit_batch: int = 64
-    submit_interval_s: float = 0.05
+    submit_interval_s: float = 0.25  # longer waits fill batches: a submit costs one transaction
     idle_poll_s: float = 0.5
     grace_s: float = 30.0
     exit_when_idle: bool = True  # stop when no job can issue more work (embedded mode, tests)
