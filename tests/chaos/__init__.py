@@ -354,6 +354,7 @@ class Cluster:
         submit_batch: int = 4,
         exit_when_idle: bool = True,
         prefetch: int | None = None,
+        redis_url: str | None = None,
     ) -> subprocess.Popen[bytes]:
         self.worker_starts[worker_id] += 1
         args = [
@@ -373,6 +374,8 @@ class Cluster:
         ]
         if prefetch is not None:
             args += ["--prefetch", str(prefetch)]
+        if redis_url is not None:
+            args += ["--redis-url", redis_url]
         if exit_when_idle:
             args.append("--exit-when-idle")
         process = start(
