@@ -649,16 +649,17 @@ def _describe(found: str, leak: _LeakPattern) -> str:
     return f"{leak.kind} {hint!r}"
 
 
-_CACHEABLE_SEGMENT_CHARS = 32_768
+# Only long texts recur (prompts, scenario files, captured test output); short ones (reasoning, tool
+# arguments) are nearly always unique and would only churn the cache. Bounded: 512 × 32k chars.
+_CACHED_SEGMENT_CHARS = range(1_000, 32_769)
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=512)
 def _leaks_in(text: str) -> tuple[tuple[int, str], ...]:
     """(pattern index, description) of the first real finding of each pattern in one text.
 
-    Cached: system prompts, scenario files and captured test output recur across thousands of
-    traces, and this scan is the costliest gate. Only texts up to 32k characters enter the cache, so
-    it stays within a few tens of MB.
+    Cached for long texts: system prompts, scenario files and captured test output recur across
+    thousands of traces, and this scan is the costliest gate.
     """
     found: list[tuple[int, str]] = []
     for position, leak in enumerate(_LEAK_PATTERNS):
@@ -674,7 +675,7 @@ def _leaks_in(text: str) -> tuple[tuple[int, str], ...]:
 def _gate_identifier_leak(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
     first: dict[int, str] = {}
     for index, part, text in _text_segments(trace):
-        leaks = _leaks_in(text) if len(text) <= _CACHEABLE_SEGMENT_CHARS else _leaks_in.__wrapped__(text)
+        leaks = _leaks_in(text) if len(text) in _CACHED_SEGMENT_CHARS else _leaks_in.__wrapped__(text)
         for position, description in leaks:
             first.setdefault(position, f"{description} in message {index} {part}")
     if not first:
@@ -742,7 +743,7 @@ def run_gates(value: Any, context: GateContext) -> tuple[Trace | None, list[Reje
 # duplicate key
 
 
-@functools.lru_cache(maxsize=2048)
+@functools.lru_cache(maxsize=256)
 def _collapse_cached(text: str) -> str:
     return " ".join(text.split())
 
@@ -751,7 +752,7 @@ def _normalize(value: Any) -> Any:
     if isinstance(value, str):
         # Same as collapsing `\s+` runs and stripping, at a fraction of a regex's cost. Long texts
         # (prompts, file contents) recur across traces: those go through a small cache.
-        return _collapse_cached(value) if len(value) > 512 else " ".join(value.split())
+        return _collapse_cached(value) if len(value) > 2_000 else " ".join(value.split())
     if isinstance(value, Mapping):
         return {key: _normalize(item) for key, item in value.items()}
     if isinstance(value, list):
