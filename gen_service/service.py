@@ -934,7 +934,13 @@ class CoordinatorService:
         )
         await sql.finish_leases(conn, outcomes, now, status=LeaseStatus.COMPLETED)
         await sql.bump_many(conn, job_id, deltas)
-        if job.status == JobStatus.RUNNING and any(d.get("accepted") for d in deltas.values()):
+        # The job can only have become complete if a behaviour of this batch just reached its target;
+        # only then are all its behaviour rows read again.
+        filled_now = any(
+            d.get("accepted") and rows[b].accepted + d["accepted"] >= rows[b].target
+            for b, d in deltas.items()
+        )
+        if job.status == JobStatus.RUNNING and filled_now:
             after = await sql.lock_behaviour_rows(conn, job_id)
             if _all_full(after):
                 await conn.execute(
