@@ -102,8 +102,7 @@ def _ineffective(trace: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
 
 def _scenario_of(resources: Resources, language: str) -> str:
     ids = sorted(sid for sid, s in resources.scenarios.items() if s.language == language)
-    if not ids:
-        pytest.skip(f"the scenario bank has no {language} scenario yet")
+    assert ids, f"the scenario bank has no {language} scenario"
     return ids[0]
 
 
@@ -295,8 +294,8 @@ async def test_memory_is_limited(python_case: tuple[Scenario, dict[str, Any]]) -
 
 
 async def test_no_network_where_isolation_works(python_case: tuple[Scenario, dict[str, Any]]) -> None:
-    if not await network_isolation():
-        pytest.skip("unshare -rn does not work here: test runs are not network-isolated")
+    # This machine supports unshare -rn; where it does not, the check runs unisolated (README).
+    assert await network_isolation(), "unshare -rn does not work here: test runs are not network-isolated"
     scenario, honest = python_case
     connections: list[int] = []
 

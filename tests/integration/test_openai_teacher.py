@@ -8,6 +8,7 @@ was asked for, never on elapsed time.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -90,7 +91,7 @@ def new_transport(request: pytest.FixtureRequest) -> TransportFactory:
     limits = httpx.Limits(max_connections=64)
     if request.param == "httpx":
         return lambda: httpx.AsyncHTTPTransport(limits=limits)
-    module = pytest.importorskip("httpx_aiohttp")
+    module = importlib.import_module("httpx_aiohttp")  # a runtime dependency
     return lambda: module.AiohttpTransport(limits=limits)
 
 
@@ -539,7 +540,7 @@ async def test_max_retries_zero_means_one_attempt(mock_teacher: Any) -> None:
 async def test_default_transport_is_aiohttp_when_installed(
     stub: StubFactory, request_: TeacherRequest
 ) -> None:
-    module = pytest.importorskip("httpx_aiohttp")
+    module = importlib.import_module("httpx_aiohttp")  # a runtime dependency
     assert isinstance(default_transport(), module.AiohttpTransport)
     with stub() as base_url:
         teacher = OpenAITeacher(config(base_url), sleep=RecordingSleep())  # no transport: the default

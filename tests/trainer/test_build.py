@@ -180,7 +180,8 @@ def test_shuffle_is_deterministic_per_seed_and_differs_across_seeds(
 def test_outputs_load_with_datasets(
     inputs: tuple[Path, Path], tmp_path: Path, gate_context: GateContext
 ) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets  # the corpus extra, installed by the test setup
+
     _build(inputs, tmp_path / "d", gate_context, seed=3, val_frac=0.2)
     files = {split: str(tmp_path / "d" / f"{split}.jsonl") for split in ("train", "val", "heldout")}
     loaded = datasets.load_dataset("json", data_files=files, cache_dir=str(tmp_path / "cache"))
