@@ -25,7 +25,7 @@ from sqlalchemy import and_, bindparam, func, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable
 
-from gen_service.store.models import Job, JobBehaviour, RawOutput, Reject, table_of
+from gen_service.store.tables import JB, JOB, RAW, REJECT
 
 __all__ = [
     "RawExcerpt",
@@ -41,10 +41,6 @@ __all__ = [
     "results_per_bucket",
 ]
 
-JOB = table_of(Job)
-JB = table_of(JobBehaviour)
-RAW = table_of(RawOutput)
-REJECT = table_of(Reject)
 
 # SQLite caps a compound SELECT at 500 terms; stay well below it.
 _MAX_UNION_TERMS = 100

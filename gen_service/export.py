@@ -24,7 +24,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gen_service.serialization import dumps
-from gen_service.store.models import Job, JobBehaviour, Outcome, RawOutput, Reject, Sample, table_of
+from gen_service.store.models import Outcome
+from gen_service.store.tables import JB, JOB, RAW, REJECT, SAMPLE
 
 MANIFEST_SCHEMA = "tracegen.manifest/1"
 DEFAULT_SHARD_SIZE = 10_000
@@ -46,24 +47,20 @@ async def export_job(
 ) -> ExportSummary:
     if shard_size < 1:
         raise ValueError("shard_size must be >= 1")
-    jb = table_of(JobBehaviour)
-    sample = table_of(Sample)
-    raw = table_of(RawOutput)
-    reject = table_of(Reject)
     async with engine.connect() as conn:
-        job = (await conn.execute(select(table_of(Job)).where(table_of(Job).c.id == job_id))).first()
+        job = (await conn.execute(select(JOB).where(JOB.c.id == job_id))).first()
         if job is None:
             raise LookupError(f"no job {job_id}")
         behaviours = (
-            await conn.execute(select(jb).where(jb.c.job_id == job_id).order_by(jb.c.behaviour))
+            await conn.execute(select(JB).where(JB.c.job_id == job_id).order_by(JB.c.behaviour))
         ).all()
         outcomes = Counter(
             {
                 row.outcome: int(row.n)
                 for row in await conn.execute(
-                    select(raw.c.outcome, func.count().label("n"))
-                    .where(raw.c.job_id == job_id)
-                    .group_by(raw.c.outcome)
+                    select(RAW.c.outcome, func.count().label("n"))
+                    .where(RAW.c.job_id == job_id)
+                    .group_by(RAW.c.outcome)
                 )
             }
         )
@@ -71,17 +68,17 @@ async def export_job(
             {
                 row.reason: int(row.n)
                 for row in await conn.execute(
-                    select(reject.c.reason, func.count().label("n"))
-                    .where(reject.c.job_id == job_id)
-                    .group_by(reject.c.reason)
+                    select(REJECT.c.reason, func.count().label("n"))
+                    .where(REJECT.c.job_id == job_id)
+                    .group_by(REJECT.c.reason)
                 )
             }
         )
         reasons_by_behaviour: dict[str, Counter[str]] = {}
         for row in await conn.execute(
-            select(reject.c.behaviour, reject.c.reason, func.count().label("n"))
-            .where(reject.c.job_id == job_id)
-            .group_by(reject.c.behaviour, reject.c.reason)
+            select(REJECT.c.behaviour, REJECT.c.reason, func.count().label("n"))
+            .where(REJECT.c.job_id == job_id)
+            .group_by(REJECT.c.behaviour, REJECT.c.reason)
         ):
             reasons_by_behaviour.setdefault(row.behaviour, Counter())[row.reason] = int(row.n)
 
@@ -93,9 +90,9 @@ async def export_job(
         corpus_hash = hashlib.sha256()
         try:
             stream = await conn.stream(
-                select(sample.c.behaviour, sample.c.layer, sample.c.trace)
-                .where(and_(sample.c.job_id == job_id, sample.c.surplus == 0))
-                .order_by(sample.c.id)
+                select(SAMPLE.c.behaviour, SAMPLE.c.layer, SAMPLE.c.trace)
+                .where(and_(SAMPLE.c.job_id == job_id, SAMPLE.c.surplus == 0))
+                .order_by(SAMPLE.c.id)
                 .execution_options(yield_per=1000)
             )
             handle = None

@@ -22,24 +22,12 @@ from gen_service.core.gates import Reason, Rejection, content_key, run_gates
 from gen_service.resources import Resources
 from gen_service.store import leases as sql
 from gen_service.store.models import (
-    Job,
-    JobBehaviour,
     JobStatus,
-    Lease,
     Outcome,
-    RawOutput,
-    Reject,
-    Sample,
-    table_of,
 )
+from gen_service.store.tables import JOB, LEASE, RAW, REJECT, SAMPLE
 from gen_service.tracebuild import TraceBuilder
 
-RAW = table_of(RawOutput)
-SAMPLE = table_of(Sample)
-REJECT = table_of(Reject)
-LEASE = table_of(Lease)
-JOB = table_of(Job)
-JB = table_of(JobBehaviour)
 _APPLY_CHUNK = 500
 
 
@@ -56,13 +44,12 @@ class RegateReport:
             lines.append("no change: every verdict stands under the current gates")
             return "\n".join(lines)
         verb = "moved" if self.applied else "would move"
-        rejected_total = len({key for key in self.newly_rejected})
         lines.append(f"{verb} out of the corpus (reason × behaviour; a sample may fail several gates):")
         lines += [
             f"  {reason:<24} {behaviour:<32} {count}"
             for (reason, behaviour), count in sorted(self.newly_rejected.items())
         ]
-        if not rejected_total:
+        if not self.newly_rejected:
             lines.append("  none")
         lines.append(f"{verb} into the corpus (behaviour):")
         lines += [

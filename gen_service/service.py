@@ -33,25 +33,12 @@ from gen_service.core.scheduler import BehaviourState, allocate
 from gen_service.resources import Resources
 from gen_service.store import leases as sql
 from gen_service.store.models import (
-    Job,
-    JobBehaviour,
     JobStatus,
-    Lease,
     LeaseStatus,
     Outcome,
-    RawOutput,
-    Reject,
-    Sample,
-    table_of,
 )
+from gen_service.store.tables import JB, JOB, LEASE, RAW, REJECT, SAMPLE
 from gen_service.tracebuild import TraceBuilder
-
-JOB = table_of(Job)
-JB = table_of(JobBehaviour)
-LEASE = table_of(Lease)
-SAMPLE = table_of(Sample)
-REJECT = table_of(Reject)
-RAW = table_of(RawOutput)
 
 
 class ServiceError(Exception):

@@ -13,7 +13,7 @@ from gen_service.core.scripted import scripted_reply_text
 from gen_service.core.trace import assemble_trace, parse_teacher_reply
 from gen_service.resources import Resources
 from gen_service.service import LeaseGrant, ResultSubmission
-from gen_service.store.models import JobBehaviour, Lease, LeaseStatus, RawOutput, Reject, Sample, table_of
+from gen_service.store.models import JobBehaviour, Lease, LeaseStatus, RawOutput, Sample
 
 
 def honest_text(resources: Resources, behaviour: str, scenario: str, seed: int) -> str:
@@ -82,16 +82,6 @@ async def assert_counters_consistent(engine: AsyncEngine, job_id: int) -> dict[s
                 )
             }
         )
-        duplicates = Counter(
-            {
-                r.behaviour: r.n
-                for r in await conn.execute(
-                    select(table_of(Reject).c.behaviour, func.count().label("n"))
-                    .where(table_of(Reject).c.job_id == job_id, table_of(Reject).c.reason == "duplicate")
-                    .group_by(table_of(Reject).c.behaviour)
-                )
-            }
-        )
     for name, row in rows.items():
         assert row.in_flight == in_flight[name], (name, "in_flight", row.in_flight, in_flight[name])
         assert row.accepted == stored[name], (name, "accepted", row.accepted, stored[name])
@@ -99,5 +89,4 @@ async def assert_counters_consistent(engine: AsyncEngine, job_id: int) -> dict[s
         assert row.accepted <= row.target, (name, "accepted above target")
         assert row.completed == completed[name], (name, "completed", row.completed, completed[name])
         assert row.passed == stored[name] + surplus[name], (name, "passed")
-        del duplicates[name]
     return {name: row.accepted for name, row in rows.items()}

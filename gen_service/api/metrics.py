@@ -17,12 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gen_service.store.models import Job, JobBehaviour, RawOutput, Reject, table_of
-
-JOB = table_of(Job)
-JB = table_of(JobBehaviour)
-RAW = table_of(RawOutput)
-REJECT = table_of(Reject)
+from gen_service.store.tables import JB, JOB, RAW, REJECT
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 

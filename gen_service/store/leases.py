@@ -16,12 +16,8 @@ from sqlalchemy import Row, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gen_service.store.models import Job, JobBehaviour, Lease, LeaseStatus, Outcome, Sample, table_of
-
-JB = table_of(JobBehaviour)
-LEASE = table_of(Lease)
-SAMPLE = table_of(Sample)
-JOB = table_of(Job)
+from gen_service.store.models import LeaseStatus, Outcome
+from gen_service.store.tables import JB, JOB, LEASE, SAMPLE
 
 
 async def lock_job(conn: AsyncConnection, job_id: int) -> Row[Any] | None:
