@@ -118,6 +118,29 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
+def postgres_cpu_s() -> dict[int, float]:
+    """CPU seconds of every running Postgres process (backends, WAL writer, checkpointer), by pid."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited while we looked
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        if name == "postgres":
+            fields = rest.split()
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return found
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent outside idle and iowait since boot (the first line of /proc/stat)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -261,11 +284,15 @@ def run(args: argparse.Namespace) -> None:
 
         poll_until(lambda: query(url, "SELECT 1 FROM lease LIMIT 1"), "the first lease")
         cpu_start = {name: cpu_s(processes[name].pid) for name in processes}
+        postgres_start, busy_start = postgres_cpu_s(), machine_busy_s()
         poll_until(
             lambda: query(url, "SELECT status FROM job WHERE id=$1", job_id)[0]["status"] == "completed",
             "the job to complete",
         )
         cpu_end = {name: cpu_s(processes[name].pid) for name in processes}
+        postgres_end, busy_end = postgres_cpu_s(), machine_busy_s()
+        # a backend that started during the run spent all its CPU in it
+        postgres_cpu = sum(v - postgres_start.get(pid, 0.0) for pid, v in postgres_end.items())
         rss = {name: peak_rss_mib(processes[name].pid) for name in processes}
         stats = httpx.get(f"http://127.0.0.1:{stub_port}/stats", timeout=30).json()
         span = query(
@@ -333,6 +360,11 @@ def run(args: argparse.Namespace) -> None:
         f" (stub {cpu['stub'] / accepted * 1000:.3f})"
     )
     print(f"  CPU s per 1,000       tracegen {tracegen_cpu / accepted * 1000:.2f}")
+    print(
+        f"  whole machine         postgres {postgres_cpu / accepted * 1000:.3f} CPU ms/sample, all cores"
+        f" busy {(busy_end - busy_start) / accepted * 1000:.3f} CPU ms/sample"
+        f" ({(busy_end - busy_start) / seconds * 100:.0f}% of one core over the run phase)"
+    )
     print(
         f"  claim latency         p50 {ms(claim, 0.5)} ms, p95 {ms(claim, 0.95)} ms ({len(claim)} requests)"
     )
