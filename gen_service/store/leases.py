@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, select, update
+from sqlalchemy import Row, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,29 +47,42 @@ async def bump_counters(conn: AsyncConnection, job_id: int, behaviour: str, **de
     )
 
 
-async def bump_many(conn: AsyncConnection, job_id: int, deltas: Mapping[str, Mapping[str, int]]) -> None:
-    """Add per-behaviour deltas ({behaviour: {counter: delta}}) in ONE statement: a CASE per counter.
+# Every counter `bump_many` can move. One fixed statement for all of them (a zero delta is a no-op),
+# so SQLAlchemy compiles it once and the driver prepares it once per connection.
+COUNTERS: tuple[str, ...] = (
+    "in_flight",
+    "issued",
+    "completed",
+    "passed",
+    "accepted",
+    "surplus",
+    "prompt_tokens",
+    "completion_tokens",
+)
+_BUMP = (
+    update(JB)
+    .where(and_(JB.c.job_id == bindparam("b_job_id"), JB.c.behaviour == bindparam("b_behaviour")))
+    .values({name: JB.c[name] + bindparam(f"d_{name}") for name in COUNTERS})
+)
 
-    Claims and submits touch up to every behaviour of a job; one round trip instead of one per
-    behaviour. The caller holds the row locks.
+
+async def bump_many(conn: AsyncConnection, job_id: int, deltas: Mapping[str, Mapping[str, int]]) -> None:
+    """Add per-behaviour deltas ({behaviour: {counter: delta}}) with one statement executed for many
+    parameter sets (one round trip on asyncpg, which pipelines executemany).
+
+    Claims and submits touch up to every behaviour of a job. Rows are updated in behaviour-name order,
+    the lock order. The caller holds the row locks.
     """
-    deltas = {b: {k: v for k, v in d.items() if v} for b, d in deltas.items()}
-    deltas = {b: d for b, d in deltas.items() if d}
-    if not deltas:
-        return
-    counters = sorted({name for d in deltas.values() for name in d})
-    values = {
-        name: JB.c[name]
-        + case(
-            {behaviour: d.get(name, 0) for behaviour, d in deltas.items() if d.get(name)},
-            value=JB.c.behaviour,
-            else_=0,
-        )
-        for name in counters
-    }
-    await conn.execute(
-        update(JB).where(and_(JB.c.job_id == job_id, JB.c.behaviour.in_(sorted(deltas)))).values(**values)
-    )
+    params = [
+        {"b_job_id": job_id, "b_behaviour": behaviour, **{f"d_{name}": d.get(name, 0) for name in COUNTERS}}
+        for behaviour, d in sorted(deltas.items())
+        if any(d.values())
+    ]
+    unknown = {name for d in deltas.values() for name in d} - set(COUNTERS)
+    if unknown:
+        raise ValueError(f"unknown behaviour counters: {sorted(unknown)}")
+    if params:
+        await conn.execute(_BUMP, params)
 
 
 async def expire_overdue_leases(conn: AsyncConnection, job_id: int, now: datetime) -> int:
@@ -121,39 +134,50 @@ async def lock_leases(conn: AsyncConnection, lease_ids: Sequence[str]) -> dict[s
     return {row.id: row for row in result}
 
 
+_FINISH = (
+    update(LEASE)
+    .where(LEASE.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        finished_at=bindparam("b_finished_at"),
+        outcome=bindparam("b_outcome"),
+    )
+)
+
+
 async def finish_leases(
     conn: AsyncConnection, outcomes: dict[str, Outcome], now: datetime, *, status: LeaseStatus
 ) -> None:
-    """Record the outcome of answered leases (one statement for the whole batch)."""
+    """Record the outcome of answered leases (one fixed statement, executed for the whole batch)."""
     if not outcomes:
         return
     await conn.execute(
-        update(LEASE)
-        .where(LEASE.c.id.in_(list(outcomes)))
-        .values(
-            status=status,
-            finished_at=now,
-            outcome=case(outcomes, value=LEASE.c.id),
-        )
+        _FINISH,
+        [
+            {"b_id": lease_id, "b_status": status.value, "b_finished_at": now, "b_outcome": outcome.value}
+            for lease_id, outcome in sorted(outcomes.items())
+        ],
     )
+
+
+_INSERT_SAMPLE = {
+    name: dialect.insert(SAMPLE)
+    .on_conflict_do_nothing(index_elements=["job_id", "content_key"])
+    .returning(SAMPLE.c.lease_id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 async def insert_samples_skipping_duplicates(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
     """Insert samples; a row whose (job_id, content_key) already exists is skipped.
 
     Returns the lease ids actually inserted. The unique key decides duplicates even between
-    coordinator replicas racing on the same content.
+    coordinator replicas racing on the same content. One fixed statement with many parameter sets
+    (SQLAlchemy batches it into multi-row INSERTs), so it is compiled once, not per batch size.
     """
     if not rows:
         return set()
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        dialect_insert(SAMPLE)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["job_id", "content_key"])
-        .returning(SAMPLE.c.lease_id)
-    )
-    result = await conn.execute(statement)
+    result = await conn.execute(_INSERT_SAMPLE[conn.dialect.name], rows)
     return {row.lease_id for row in result}
 
 
