@@ -24,8 +24,10 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gen_service.serialization import dumps
+from gen_service.store import leases as sql
 from gen_service.store.models import Outcome
 from gen_service.store.tables import JB, JOB, RAW, REJECT, SAMPLE
+from gen_service.store.trace_parts import join_trace
 
 MANIFEST_SCHEMA = "tracegen.manifest/1"
 DEFAULT_SHARD_SIZE = 10_000
@@ -88,9 +90,10 @@ async def export_job(
         per_behaviour: Counter[str] = Counter()
         per_layer: Counter[str] = Counter()
         corpus_hash = hashlib.sha256()
+        contexts = await sql.contexts_of_job(conn, job_id)
         try:
             stream = await conn.stream(
-                select(SAMPLE.c.behaviour, SAMPLE.c.layer, SAMPLE.c.trace)
+                select(SAMPLE.c.behaviour, SAMPLE.c.layer, SAMPLE.c.trace, SAMPLE.c.context_key)
                 .where(and_(SAMPLE.c.job_id == job_id, SAMPLE.c.surplus == 0))
                 .order_by(SAMPLE.c.id)
                 .execution_options(yield_per=1000)
@@ -108,7 +111,8 @@ async def export_job(
                     shards.append({"file": name})
                     shard_hash = hashlib.sha256()
                     in_shard = 0
-                line = dumps(row.trace) + b"\n"
+                context = contexts[row.context_key] if row.context_key is not None else None
+                line = dumps(join_trace(context, row.trace)) + b"\n"
                 handle.write(line)
                 shard_hash.update(line)
                 corpus_hash.update(line)

@@ -26,6 +26,8 @@ from gen_service.store.models import (
     Outcome,
 )
 from gen_service.store.tables import JOB, LEASE, RAW, REJECT, SAMPLE
+from gen_service.store.trace_parts import context_key as trace_context_key
+from gen_service.store.trace_parts import join_trace, split_trace
 from gen_service.tracebuild import TraceBuilder
 
 _APPLY_CHUNK = 500
@@ -79,6 +81,7 @@ async def regate_job(
         job = (await conn.execute(select(JOB).where(JOB.c.id == job_id))).first()
         if job is None:
             raise LookupError(f"no job {job_id}")
+        contexts = await sql.contexts_of_job(conn, job_id)
         stream = await conn.stream(
             select(
                 RAW.c.lease_id,
@@ -89,6 +92,7 @@ async def regate_job(
                 RAW.c.finish_reason,
                 RAW.c.outcome,
                 SAMPLE.c.trace,
+                SAMPLE.c.context_key,
                 SAMPLE.c.surplus,
             )
             .select_from(RAW.outerjoin(SAMPLE, SAMPLE.c.lease_id == RAW.c.lease_id))
@@ -98,7 +102,11 @@ async def regate_job(
         )
         async for row in stream:
             report.examined += 1
-            value: Any = row.trace if row.trace is not None else _rebuild(builder, job, row)
+            value: Any = (
+                join_trace(contexts[row.context_key] if row.context_key else None, row.trace)
+                if row.trace is not None
+                else _rebuild(builder, job, row)
+            )
             _, rejections = run_gates(value, resources.gate_context)
             was = Outcome(row.outcome)
             in_corpus = was in (Outcome.STORED, Outcome.SURPLUS)
@@ -166,6 +174,11 @@ async def _apply(
                     surplus = room.get(change.behaviour, 0) <= 0
                     if not surplus:
                         room[change.behaviour] -= 1
+                    context, own = split_trace(change.trace)
+                    shared_key = None
+                    if context is not None:
+                        shared_key = trace_context_key(context)
+                        await sql.store_contexts(conn, {shared_key: context}, now)
                     await conn.execute(
                         insert(SAMPLE).values(
                             job_id=job_id,
@@ -175,7 +188,8 @@ async def _apply(
                             scenario=change.scenario,
                             content_key=key,
                             surplus=1 if surplus else 0,
-                            trace=change.trace,
+                            trace=own,
+                            context_key=shared_key,
                             created_at=now,
                         )
                     )

@@ -38,6 +38,7 @@ from gen_service.store.models import (
     Outcome,
 )
 from gen_service.store.tables import JB, JOB, LEASE, RAW, REJECT, SAMPLE
+from gen_service.store.trace_parts import ContextKeys, split_trace
 from gen_service.tracebuild import TraceBuilder
 
 
@@ -164,6 +165,9 @@ class CoordinatorService:
         # teacher name -> (cost per 1k prompt tokens, cost per 1k completion tokens)
         self._teacher_costs = dict(teacher_costs or {})
         self._builder = TraceBuilder(resources)
+        self._context_keys = ContextKeys()
+        # Keys of trace contexts known to be committed; a context is written only when missing here.
+        self._stored_contexts: set[str] = set()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -713,11 +717,13 @@ class CoordinatorService:
             else:
                 by_job.setdefault(lease.job_id, []).append(r)
         if by_job:
+            written: set[str] = set()
             async with self._engine.begin() as conn:
                 for job_id, job_results in sorted(by_job.items()):
                     statuses.update(
-                        await self._submit_for_job(conn, job_id, job_results, verdicts, now, owner)
+                        await self._submit_for_job(conn, job_id, job_results, verdicts, now, owner, written)
                     )
+            self._stored_contexts |= written  # only once committed: a rollback must not hide them
         return [statuses[r.lease_id] for r in results]
 
     async def _lease_facts(self, lease_ids: Sequence[str]) -> dict[str, Any]:
@@ -761,6 +767,7 @@ class CoordinatorService:
         verdicts: Mapping[str, tuple[dict[str, Any] | None, list[Rejection]]],
         now: datetime,
         owner: str | None,
+        contexts_written: set[str],
     ) -> dict[str, ResultStatus]:
         job = await sql.lock_job(conn, job_id)
         assert job is not None
@@ -843,6 +850,7 @@ class CoordinatorService:
             assert trace_json is not None
             passing.append((r, trace_json, content_key(trace_json)))
         known = await sql.existing_content_keys(conn, job_id, [key for _, _, key in passing])
+        new_contexts: dict[str, dict[str, Any]] = {}
         for r, trace_json, key in passing:
             lease = leases[r.lease_id]
             delta = deltas[lease.behaviour]
@@ -865,6 +873,12 @@ class CoordinatorService:
             surplus = room[lease.behaviour] <= 0
             if not surplus:
                 room[lease.behaviour] -= 1
+            context, own = split_trace(trace_json)
+            shared_key = None
+            if context is not None:
+                shared_key = self._context_keys.key_of(context)
+                if shared_key not in self._stored_contexts:
+                    new_contexts[shared_key] = context
             sample_rows.append(
                 {
                     "job_id": job_id,
@@ -874,10 +888,13 @@ class CoordinatorService:
                     "scenario": lease.scenario,
                     "content_key": key,
                     "surplus": 1 if surplus else 0,
-                    "trace": trace_json,
+                    "trace": own,
+                    "context_key": shared_key,
                     "created_at": now,
                 }
             )
+        await sql.store_contexts(conn, new_contexts, now)
+        contexts_written.update(new_contexts)
         inserted = await sql.insert_samples_skipping_duplicates(conn, sample_rows)
         for sample in sample_rows:
             lease_id = sample["lease_id"]

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gen_service.store.models import LeaseStatus, Outcome
-from gen_service.store.tables import JB, JOB, LEASE, SAMPLE
+from gen_service.store.tables import CONTEXT, JB, JOB, LEASE, SAMPLE
 
 
 async def lock_job(conn: AsyncConnection, job_id: int) -> Row[Any] | None:
@@ -158,6 +158,30 @@ async def finish_leases(
             for lease_id, outcome in sorted(outcomes.items())
         ],
     )
+
+
+_INSERT_CONTEXT = {
+    name: dialect.insert(CONTEXT).on_conflict_do_nothing(index_elements=["key"])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+async def store_contexts(conn: AsyncConnection, contexts: Mapping[str, Any], now: datetime) -> None:
+    """Write shared trace contexts ({key: body}) that are not stored yet; existing keys are left as
+    they are (a key names its content, so an existing row already holds the same body)."""
+    if contexts:
+        await conn.execute(
+            _INSERT_CONTEXT[conn.dialect.name],
+            [{"key": key, "body": body, "created_at": now} for key, body in sorted(contexts.items())],
+        )
+
+
+async def contexts_of_job(conn: AsyncConnection, job_id: int) -> dict[str, Any]:
+    """{key: body} of every trace context the job's samples name (at most one per behaviour, scenario
+    and prompt version: bounded by the scenario bank, not by the number of samples)."""
+    named = select(SAMPLE.c.context_key).where(SAMPLE.c.job_id == job_id).distinct()
+    result = await conn.execute(select(CONTEXT.c.key, CONTEXT.c.body).where(CONTEXT.c.key.in_(named)))
+    return {row.key: row.body for row in result}
 
 
 _INSERT_SAMPLE = {

@@ -138,8 +138,25 @@ class Lease(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class TraceContext(Base):
+    """The part many traces share (rendered system + user messages, tool specs), stored once.
+
+    Keyed by the sha256 of its canonical JSON (`store/trace_parts.py`); immutable once written.
+    """
+
+    __tablename__ = "trace_context"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Sample(Base):
-    """An accepted trace (or a surplus one, outside the corpus). One per lease, unique content per job."""
+    """An accepted trace (or a surplus one, outside the corpus). One per lease, unique content per job.
+
+    `trace` holds the trace's own part when `context_key` names its shared context, else the whole
+    trace; `trace_parts.join_trace` gives the whole trace back either way.
+    """
 
     __tablename__ = "sample"
     __table_args__ = (
@@ -156,6 +173,7 @@ class Sample(Base):
     content_key: Mapped[str] = mapped_column(String(64))
     surplus: Mapped[int] = mapped_column(Integer, default=0)  # 1: outside the corpus
     trace: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    context_key: Mapped[str | None] = mapped_column(ForeignKey("trace_context.key"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
