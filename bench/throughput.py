@@ -263,6 +263,7 @@ def run(args: argparse.Namespace) -> None:
                     str(concurrency),
                     "--submit-batch",
                     str(args.submit_batch),
+                    *(["--prefetch", str(args.prefetch)] if args.prefetch is not None else []),
                     "--grace",
                     "30",
                     "--worker-id",
@@ -401,6 +402,7 @@ def main() -> None:
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of 429 answers from the stub")
     parser.add_argument("--retry-after", type=float, default=0.0, help="Retry-After sent with 429")
     parser.add_argument("--submit-batch", type=int, default=64)
+    parser.add_argument("--prefetch", type=int, default=None, help="leases each worker claims ahead")
     parser.add_argument("--lease-ttl", type=float, default=300.0)
     parser.add_argument("--behaviours", type=int, default=0, help="spread over the first N (0: all)")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")

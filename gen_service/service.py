@@ -18,7 +18,7 @@ import secrets
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,6 +120,57 @@ class LeaseGrant:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseFacts:
+    """What never changes about a lease once issued: what a submit needs to assemble and gate."""
+
+    id: str
+    job_id: int
+    behaviour: str
+    scenario: str
+    seed: int
+    teacher: str
+    prompt_version: str
+
+
+class LeaseFactsCache:
+    """Facts of the leases this process issued, so a submit can gate before its transaction without
+    first reading them back (a pool checkout and a query per batch).
+
+    Safe because the facts are immutable; a miss (another replica issued the lease, or it was
+    evicted) reads them from the store. Entries are added only after the issuing transaction
+    commits and dropped when the lease is answered or released; bounded, oldest evicted first.
+    """
+
+    def __init__(self, capacity: int = 65_536) -> None:
+        self._capacity = capacity
+        self._facts: dict[str, LeaseFacts] = {}
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    def add(self, grants: Sequence[LeaseGrant]) -> None:
+        for grant in grants:
+            while len(self._facts) >= self._capacity:
+                del self._facts[next(iter(self._facts))]  # dicts keep insertion order: oldest first
+            self._facts[grant.lease_id] = LeaseFacts(
+                grant.lease_id,
+                grant.job_id,
+                grant.behaviour,
+                grant.scenario,
+                grant.seed,
+                grant.teacher,
+                grant.prompt_version,
+            )
+
+    def get(self, lease_id: str) -> LeaseFacts | None:
+        return self._facts.get(lease_id)
+
+    def discard(self, lease_ids: Iterable[str]) -> None:
+        for lease_id in lease_ids:
+            self._facts.pop(lease_id, None)
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimResult:
     leases: list[LeaseGrant]
     # True when some job could still issue leases later (paused, or waiting on leases in flight):
@@ -168,6 +219,7 @@ class CoordinatorService:
         self._context_keys = ContextKeys()
         # Keys of trace contexts known to be committed; a context is written only when missing here.
         self._stored_contexts: set[str] = set()
+        self._lease_facts_cache = LeaseFactsCache()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -538,6 +590,7 @@ class CoordinatorService:
                 more_possible = True
                 new = await self._issue(conn, job, rows, max_leases - len(grants), worker_id, now)
                 grants.extend(new)
+        self._lease_facts_cache.add(grants)  # committed: a submit may rely on them now
         return ClaimResult(leases=grants, more_work_possible=more_possible)
 
     def _over_budget(self, job: Any, rows: Sequence[Any]) -> bool:
@@ -642,6 +695,7 @@ class CoordinatorService:
                 await sql.lock_job(conn, job_id)
                 await sql.lock_behaviour_rows(conn, job_id)
                 released += await sql.release_in_flight(conn, job_id, now, ids)
+        self._lease_facts_cache.discard(id_ for ids in by_job.values() for id_ in ids)
         return released
 
     async def release_orphans(self, job_id: int) -> int:
@@ -724,9 +778,23 @@ class CoordinatorService:
                         await self._submit_for_job(conn, job_id, job_results, verdicts, now, owner, written)
                     )
             self._stored_contexts |= written  # only once committed: a rollback must not hide them
+        self._lease_facts_cache.discard(
+            lease_id for lease_id, status in statuses.items() if status.outcome != Outcome.STALE
+        )
         return [statuses[r.lease_id] for r in results]
 
-    async def _lease_facts(self, lease_ids: Sequence[str]) -> dict[str, Any]:
+    async def _lease_facts(self, lease_ids: Sequence[str]) -> dict[str, LeaseFacts]:
+        """The facts of the named leases that exist: from the cache, the rest from the store."""
+        facts: dict[str, LeaseFacts] = {}
+        missing: list[str] = []
+        for lease_id in lease_ids:
+            cached = self._lease_facts_cache.get(lease_id)
+            if cached is None:
+                missing.append(lease_id)
+            else:
+                facts[lease_id] = cached
+        if not missing:
+            return facts
         query = (
             select(
                 LEASE.c.id,
@@ -738,10 +806,14 @@ class CoordinatorService:
                 JOB.c.prompt_version,
             )
             .join(JOB, JOB.c.id == LEASE.c.job_id)
-            .where(LEASE.c.id.in_(list(lease_ids)))
+            .where(LEASE.c.id.in_(missing))
         )
         async with self._engine.connect() as conn:
-            return {row.id: row for row in await conn.execute(query)}
+            for row in await conn.execute(query):
+                facts[row.id] = LeaseFacts(
+                    row.id, row.job_id, row.behaviour, row.scenario, row.seed, row.teacher, row.prompt_version
+                )
+        return facts
 
     def _trace_of(self, r: ResultSubmission, lease: Any) -> Any:
         """The trace to judge: the one submitted, else assembled here from the raw teacher text (the
@@ -769,12 +841,18 @@ class CoordinatorService:
         owner: str | None,
         contexts_written: set[str],
     ) -> dict[str, ResultStatus]:
+        statuses: dict[str, ResultStatus] = {}
         job = await sql.lock_job(conn, job_id)
-        assert job is not None
-        leases = await sql.lock_leases(conn, [r.lease_id for r in results])
+        leases = await sql.lock_leases(conn, [r.lease_id for r in results]) if job is not None else {}
+        # A lease (or its whole job) deleted since its facts were read is unknown, as if never issued.
+        for r in results:
+            if r.lease_id not in leases:
+                statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.STALE, ["unknown lease"])
+        results = [r for r in results if r.lease_id in leases]
+        if job is None or not results:
+            return statuses
         behaviours = {leases[r.lease_id].behaviour for r in results}
         rows = {row.behaviour: row for row in await sql.lock_behaviour_rows(conn, job_id, behaviours)}
-        statuses: dict[str, ResultStatus] = {}
         live: list[ResultSubmission] = []
         expired_now: Counter[str] = Counter()
         for r in results:

@@ -51,7 +51,7 @@ from gen_service.teachers import TeacherConfig
 log = logging.getLogger("tracegen.api")
 
 
-def _service(request: Request) -> CoordinatorService:
+async def _service(request: Request) -> CoordinatorService:  # async: no thread hand-off per request
     service: CoordinatorService = request.app.state.service
     return service
 

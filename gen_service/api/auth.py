@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -99,12 +99,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def require(*roles: Role, query_token: bool = False) -> Callable[[Request], Principal]:
+def require(*roles: Role, query_token: bool = False) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency that admits the given roles. 401 for a missing, malformed or unknown
     token; 403 for a known token of another role. `query_token` also accepts `?access_token=` (for
-    EventSource and a dashboard link, which cannot set headers)."""
+    EventSource and a dashboard link, which cannot set headers).
 
-    def dependency(request: Request) -> Principal:
+    Async although it never awaits: FastAPI runs a plain `def` dependency in a worker thread, a thread
+    hand-off per request for a few dictionary lookups."""
+
+    async def dependency(request: Request) -> Principal:
         registry: TokenRegistry = request.app.state.tokens
         if not registry.enabled:
             return OPEN

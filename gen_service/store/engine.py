@@ -38,7 +38,10 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No ping before each checkout: it is a round trip per transaction. A connection the server
+        # dropped fails its first statement instead; SQLAlchemy then invalidates the whole pool, the
+        # request answers 5xx and the worker retries it (every write is idempotent per lease).
+        pool_pre_ping=False,
         pool_recycle=1800,
         json_serializer=dumps_str,
         json_deserializer=loads,

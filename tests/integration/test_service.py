@@ -252,3 +252,28 @@ async def test_worker_execution_check_counts_only_when_the_job_asks(
     ignored = await service.submit([dataclasses.replace(result_for(resources, lease), checks=unverified)])
     assert ignored[0].outcome == Outcome.STORED, "a job that did not ask for the check ignores its verdict"
     await assert_counters_consistent(engine, checked.id)
+
+
+async def test_a_replica_that_did_not_issue_the_lease_stores_its_result(
+    service: CoordinatorService, engine: AsyncEngine, resources: Resources, clock: ManualClock
+) -> None:
+    """Lease facts come from the issuing process's cache or, on another replica, from the store."""
+    job_id = await make_job(service)
+    leases = (await service.claim("w1", 3, job_id)).leases
+    replica = CoordinatorService(engine, resources, clock=clock)
+    statuses = await replica.submit([result_for(resources, lease) for lease in leases])
+    assert [s.outcome for s in statuses] == [Outcome.STORED] * 3
+    # The issuing process answers a resubmission the same way, from the store's record.
+    again = await service.submit([result_for(resources, lease) for lease in leases])
+    assert [s.outcome for s in again] == [Outcome.STORED] * 3
+    await assert_counters_consistent(engine, job_id)
+
+
+async def test_results_of_a_deleted_job_are_unknown_not_a_crash(
+    service: CoordinatorService, resources: Resources
+) -> None:
+    job_id = await make_job(service)
+    leases = (await service.claim("w1", 2, job_id)).leases  # their facts are cached now
+    await service.delete_job(job_id)
+    statuses = await service.submit([result_for(resources, lease) for lease in leases])
+    assert [(s.outcome, s.reasons) for s in statuses] == [(Outcome.STALE, ["unknown lease"])] * 2
