@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
@@ -39,6 +40,7 @@ from gen_service.api.schemas import (
     TargetsUpdate,
 )
 from gen_service.clock import Clock, utc_now
+from gen_service.serialization import loads
 from gen_service.service import (
     CoordinatorService,
     InvalidRequest,
@@ -49,6 +51,27 @@ from gen_service.service import (
 from gen_service.teachers import TeacherConfig
 
 log = logging.getLogger("tracegen.api")
+
+
+class _OrjsonBodyRequest(Request):
+    """A request whose JSON body is parsed by orjson: submit bodies carry hundreds of KB of teacher
+    text. orjson's JSONDecodeError is a json.JSONDecodeError, so FastAPI still answers bad JSON with
+    its 422; orjson also refuses NaN, Infinity and integers beyond 64 bits there."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads(await self.body())
+        return self._json
+
+
+class _OrjsonBodyRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def parse_with_orjson(request: Request) -> Response:
+            return await handler(_OrjsonBodyRequest(request.scope, request.receive))
+
+        return parse_with_orjson
 
 
 async def _service(request: Request) -> CoordinatorService:  # async: no thread hand-off per request
@@ -124,6 +147,7 @@ def create_app(
         version="1",
         lifespan=lifespan,
     )
+    app.router.route_class = _OrjsonBodyRoute  # the routes below parse their bodies with orjson
     app.state.service = service
     app.state.tokens = tokens or TokenRegistry()
 

@@ -124,3 +124,11 @@ def test_hostile_bodies_get_4xx_and_change_nothing(
         response = client.request(method, path, content=body, headers={"content-type": "application/json"})
         assert 400 <= response.status_code < 500, response.text[:500]
         assert client.get("/v1/jobs").json() == before
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"worker_id": "w", "max_leases": NaN}', b"[" * 5000])
+def test_unparseable_json_is_named_as_such(coordinator_url: str, body: bytes) -> None:
+    with httpx.Client(base_url=coordinator_url, timeout=30) as client:
+        response = client.post("/v1/leases/claim", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
