@@ -37,7 +37,7 @@ import functools
 import hashlib
 import posixpath
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -316,6 +316,86 @@ _TEST_FAILURE = re.compile(
 )
 
 
+# Screens: cheap substring tests that must hold wherever the regex above them can match, so a text that
+# fails one is known not to match without running the regex. They look at `_folded(text)`, in which
+# every character an IGNORECASE pattern could match with an ASCII letter is that letter in lower case.
+# Every _ADMISSION match contains "still", "not", "failing" or "broken", or one of the openings
+# (could / can / unable / was / did / failed) together with one of the verbs (fix / [re]solve / make / get).
+_ADMISSION_WORDS = ("not", "still", "failing", "broken")
+_ADMISSION_OPENINGS = ("could", "can", "unable", "was", "did", "failed")
+_ADMISSION_VERBS = ("fix", "solve", "make", "get")
+# Every _CLAIM match contains one of these (fixed/fixes, [re]solve[sd], addressed, done, complete[d],
+# succeed[s|ed]/successful[ly], pass[es|ed|ing], green, work[s|ing]).
+_CLAIM_WORDS = ("fixe", "solve", "address", "done", "complete", "succe", "pass", "green", "work")
+# Every _TEST_FAILURE match contains one of these: failed/FAILED/FAIL/fail, error[s]/ERROR/ERR,
+# "no tests ran" (any case), "Ran 0 tests". Passing runs often say "0 failed" or "# fail 0", so a hit
+# is checked again against each branch of _TEST_FAILURE without its anchors and word boundaries (the
+# case-insensitive ones in folded form): a text none of these match, no branch matches.
+_TEST_FAILURE_WORDS = ("fail", "err", "no tests ran", "ran 0 tests")
+_TEST_FAILURE_TALLY = re.compile(r"[1-9]\d*\s+(?:failed|error)")  # on the folded text
+_TEST_FAILURE_LINE = re.compile(r"fail\s+[1-9]|error(?:\[E\d+\])?:")
+# The only characters that IGNORECASE equates with an ASCII letter although `str.lower()` does not turn
+# them into it (İ also lowers to two characters, which would shift positions). Checked over all of
+# Unicode by the tests.
+_LOWER_MISFITS = ("\u0130", "\u0131", "\u017f")  # İ ı ſ
+
+
+def _folded(text: str) -> str | None:
+    """`text.lower()`, when it can stand in for `text` under an IGNORECASE pattern; else None.
+
+    When not None, the result has `text`'s length, character for character; each character that an
+    IGNORECASE pattern (or a case-sensitive one) could match with an ASCII letter is that letter in
+    lower case, and digits and whitespace are unchanged. So where a pattern matches `text`, the result
+    holds the match's ASCII words, lowered, and its digits and spaces, at the same positions.
+    """
+    if text.isascii() or not any(misfit in text for misfit in _LOWER_MISFITS):
+        return text.lower()
+    return None
+
+
+def _occurrences(text: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(start, end) of every occurrence of every word in `text`, overlapping ones included."""
+    spans: list[tuple[int, int]] = []
+    for word in words:
+        at = text.find(word)
+        while at != -1:
+            spans.append((at, at + len(word)))
+            at = text.find(word, at + 1)
+    return spans
+
+
+def _any_within(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether one of `spans` lies within `start`..`end`."""
+    # a plain loop: any() over a generator costs four times as much for the few spans there are
+    for first, last in spans:  # noqa: SIM110
+        if start <= first and last <= end:
+            return True
+    return False
+
+
+def _clause_spans(sentence: str) -> list[tuple[int, int]]:
+    """(start, end) of each piece `_CLAUSE_SPLIT.split(sentence)` returns, in order.
+
+    The same pieces: the pattern has no groups and never matches the empty string, so split returns
+    exactly the text between consecutive matches.
+    """
+    spans: list[tuple[int, int]] = []
+    at = 0
+    for separator in _CLAUSE_SPLIT.finditer(sentence):
+        spans.append((at, separator.start()))
+        at = separator.end()
+    spans.append((at, len(sentence)))
+    return spans
+
+
+def _may_admit(folded: str) -> bool:
+    """False only when `_ADMISSION` cannot match the text `folded` stands for."""
+    return any(word in folded for word in _ADMISSION_WORDS) or (
+        any(word in folded for word in _ADMISSION_OPENINGS)
+        and any(word in folded for word in _ADMISSION_VERBS)
+    )
+
+
 def claims_success(text: str) -> bool:
     """Whether a final message claims the work succeeded (fixed, done, tests pass, works, ...).
 
@@ -327,15 +407,31 @@ def claims_success(text: str) -> bool:
 
 
 def _success_claims(text: str) -> bool | None:
-    """None when `text` claims no success; else whether some claim is about tests passing."""
-    if not text or _ADMISSION.search(text):
+    """None when `text` claims no success; else whether some claim is about tests passing.
+
+    The screens only skip regex runs that cannot match (a sentence or clause holding none of
+    `_CLAIM_WORDS` holds no claim), so the answer is the one the plain loop over every clause gives.
+    """
+    if not text:
+        return None
+    folded = _folded(text)
+    if (folded is None or _may_admit(folded)) and _ADMISSION.search(text):
+        return None
+    words = None if folded is None else _occurrences(folded, _CLAIM_WORDS)  # None: could be anywhere
+    if words is not None and not words:
         return None
     found: bool | None = None
     for sentence_match in _SENTENCE.finditer(text):
+        offset, stop = sentence_match.span()
+        if words is not None and not _any_within(words, offset, stop):
+            continue
         sentence = sentence_match.group(0)
         if sentence.rstrip().endswith("?"):
             continue
-        for clause in _CLAUSE_SPLIT.split(sentence):
+        for start, end in _clause_spans(sentence):
+            if words is not None and not _any_within(words, offset + start, offset + end):
+                continue
+            clause = sentence[start:end]
             for claim in _CLAIM.finditer(clause):
                 # the four words before the claim, and the claim itself
                 before = clause[max(0, claim.start() - 60) : claim.start()].split()[-4:]
@@ -347,7 +443,27 @@ def _success_claims(text: str) -> bool | None:
     return found
 
 
+def _may_show_failure(output: str) -> bool:
+    """False only when `_TEST_FAILURE` cannot match `output`."""
+    folded = _folded(output)
+    if folded is None:
+        return True
+    if not any(word in folded for word in _TEST_FAILURE_WORDS):
+        return False
+    return (
+        "FAIL" in output  # FAILED, FAIL
+        or "ERROR" in output
+        or "npm ERR!" in output
+        or "Ran 0 tests" in output
+        or "no tests ran" in folded
+        or _TEST_FAILURE_TALLY.search(folded) is not None
+        or _TEST_FAILURE_LINE.search(output) is not None
+    )
+
+
 def _verification_failure(output: str) -> str | None:
+    if not _may_show_failure(output):
+        return None
     match = _TEST_FAILURE.search(output)
     if match is None:
         return None
@@ -357,17 +473,36 @@ def _verification_failure(output: str) -> str | None:
     return line if len(line) <= 80 else line[:77] + "..."
 
 
+_TESTS_ONLY = frozenset({VERIFY_TOOL})
+
+
 def _gate_claim(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
+    """Why a success claim in the final message lacks a passing verification after the last edit.
+
+    None when it does not. The final message decides only whether there is a claim and which tools
+    verify it: `run_tests` alone for a claim about tests, also the behaviour's own verify tools
+    otherwise. When the trace counts as verified under both sets, the answer is None whatever the
+    message says, so it is not read (that is most traces, and reading it is the costly part).
+    """
     if facts.last_assistant is None:
         return None
     content = trace.messages[facts.last_assistant].get("content")
-    about_tests = _success_claims(content) if isinstance(content, str) else None
+    if not isinstance(content, str):
+        return None
+    # a render verifies "the chart is fixed" for a media behaviour, never "the tests pass"
+    any_tool = _TESTS_ONLY if facts.behaviour is None else _TESTS_ONLY | facts.behaviour.verify_tools
+    tests_verdict = _unverified_claim(trace, facts, _TESTS_ONLY)
+    any_verdict = tests_verdict if any_tool == _TESTS_ONLY else _unverified_claim(trace, facts, any_tool)
+    if tests_verdict is None and any_verdict is None:
+        return None
+    about_tests = _success_claims(content)
     if about_tests is None:
         return None
-    verify_tools = {VERIFY_TOOL}
-    if facts.behaviour is not None and not about_tests:
-        # a render verifies "the chart is fixed" for a media behaviour, never "the tests pass"
-        verify_tools |= facts.behaviour.verify_tools
+    return tests_verdict if about_tests else any_verdict
+
+
+def _unverified_claim(trace: Trace, facts: _Facts, verify_tools: frozenset[str]) -> str | None:
+    """Why a success claim verified by `verify_tools` is not verified, or None when it is."""
     last_edit = -1
     last_verify = -1
     for position, call in enumerate(trace.tool_calls):
@@ -529,12 +664,28 @@ def _always(match: re.Match[str], text: str) -> bool:
     return True
 
 
+def _containing(*needles: str) -> Callable[[str], bool]:
+    """A screen that holds for every text containing one of `needles`."""
+    if len(needles) == 1:
+        needle = needles[0]
+        return lambda text: needle in text  # without any(): this runs on every trace
+    return lambda text: any(needle in text for needle in needles)
+
+
 @dataclass(frozen=True, slots=True)
 class _LeakPattern:
+    """One kind of identifier.
+
+    Invariant of `screen`: it holds for every text in which the kind can be found (one of `needles`
+    occurs, or for a kind without needles, `pattern` matches), and it tests for substrings only (no
+    anchors, lookarounds or word boundaries), so it also holds for any text that contains such a text.
+    """
+
     kind: str
     needles: tuple[str, ...]  # cheap substring test before the regex; empty = always run
     pattern: re.Pattern[str]
     is_real: Callable[[re.Match[str], str], bool]
+    screen: Callable[[str], object]  # see the class docstring
     secret: bool = False  # a detail names the kind only, never a piece of the match
 
 
@@ -547,6 +698,7 @@ _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
             r"|\b[A-Za-z]:(?:\\+|/)(?i:users)(?:\\+|/)[^\\/\s\"'<>|:*?]+"
         ),
         _always,
+        _containing("/home/", "sers"),  # "/Users/" contains "sers"
     ),
     _LeakPattern(
         "e-mail address",
@@ -555,12 +707,16 @@ _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
             r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b"
         ),
         _email_real,
+        _containing("@"),
     ),
     _LeakPattern(
         "IPv4 address",
         (),
         re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"),
         _ipv4_real,
+        # the three dots of any match with what lies between them; the leading literal lets `re` skip
+        # ahead with a fast search, where the pattern itself tries every position
+        re.compile(r"\.\d{1,3}\.\d{1,3}\.\d").search,
     ),
     _LeakPattern(
         "internal host name",
@@ -570,12 +726,14 @@ _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
             r"(?![\w-]|\.[A-Za-z0-9]|\s*\()"
         ),
         _host_real,
+        re.compile(r"\.(?:internal|corp|lan|local)").search,  # the needles, in one scan
     ),
     _LeakPattern(
         "API key (sk-…)",
         ("sk-",),
         re.compile(r"(?<![\w-])sk-(?P<body>[A-Za-z0-9_-]{20,})"),
         _key_real,
+        _containing("sk-"),
         secret=True,
     ),
     _LeakPattern(
@@ -583,6 +741,7 @@ _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
         re.compile(r"\b(?:gh[pousr]_|github_pat_)(?P<body>[A-Za-z0-9_]{20,})\b"),
         _key_real,
+        re.compile(r"gh[pousr]_|github_pat_").search,  # the needles, in one scan
         secret=True,
     ),
     _LeakPattern(
@@ -590,6 +749,7 @@ _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
         ("AKIA", "ASIA"),
         re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
         _always,
+        re.compile(r"A[KS]IA").search,  # the needles, in one scan
         secret=True,
     ),
     _LeakPattern(
@@ -597,6 +757,7 @@ _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
         ("AIza",),
         re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![\w-])"),
         _always,
+        _containing("AIza"),
         secret=True,
     ),
     _LeakPattern(
@@ -604,6 +765,7 @@ _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
         ("xox",),
         re.compile(r"\bxox[abprs]-(?P<body>[0-9A-Za-z-]{10,})"),
         _key_real,
+        _containing("xox"),
         secret=True,
     ),
     _LeakPattern(
@@ -611,27 +773,35 @@ _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
         ("PRIVATE KEY",),
         re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
         _always,
+        _containing("PRIVATE KEY"),
         secret=True,
     ),
 )
 
 
-def _text_segments(trace: Trace) -> Iterator[tuple[int, str, str]]:
-    """(message index, part, text) for every piece of text in the messages."""
+def _text_segments(trace: Trace) -> list[tuple[int, str, str]]:
+    """(message index, part, text) for every non-empty piece of text in the messages, in order."""
     calls_by_message: dict[int, list[ToolCall]] = {}
     for call in trace.tool_calls:
         calls_by_message.setdefault(call.message_index, []).append(call)
+    segments: list[tuple[int, str, str]] = []
+    append = segments.append
     for index, message in enumerate(trace.messages):
         content = message.get("content")
         if isinstance(content, str) and content:
-            yield index, "tool result" if message.get("role") == "tool" else "content", content
+            append((index, "tool result" if message.get("role") == "tool" else "content", content))
         reasoning = message.get("reasoning_content")
         if isinstance(reasoning, str) and reasoning:
-            yield index, "reasoning", reasoning
+            append((index, "reasoning", reasoning))
         for call in calls_by_message.get(index, ()):
-            for leaf in string_leaves(call.arguments):
-                if leaf:
-                    yield index, "tool arguments", leaf
+            for value in call.arguments.values():
+                # `string_leaves(call.arguments)`, inlined for the usual flat arguments of strings
+                if isinstance(value, str):
+                    if value:
+                        append((index, "tool arguments", value))
+                else:
+                    segments.extend((index, "tool arguments", leaf) for leaf in string_leaves(value) if leaf)
+    return segments
 
 
 def _describe(found: str, leak: _LeakPattern) -> str:
@@ -649,6 +819,18 @@ def _describe(found: str, leak: _LeakPattern) -> str:
     return f"{leak.kind} {hint!r}"
 
 
+def _first_leak(leak: _LeakPattern, text: str) -> str | None:
+    """The description of the first real finding of one kind in one text, or None."""
+    if leak.needles and not any(needle in text for needle in leak.needles):
+        return None
+    if not leak.screen(text):
+        return None  # no match possible: skips the scan, which for a kind without needles is costly
+    for match in leak.pattern.finditer(text):
+        if leak.is_real(match, text):
+            return _describe(match.group(0), leak)
+    return None
+
+
 # Only long texts recur (prompts, scenario files, captured test output); short ones (reasoning, tool
 # arguments) are nearly always unique and would only churn the cache. Bounded: 512 × 32k chars.
 _CACHED_SEGMENT_CHARS = range(1_000, 32_769)
@@ -663,24 +845,48 @@ def _leaks_in(text: str) -> tuple[tuple[int, str], ...]:
     """
     found: list[tuple[int, str]] = []
     for position, leak in enumerate(_LEAK_PATTERNS):
-        if leak.needles and not any(needle in text for needle in leak.needles):
-            continue
-        for match in leak.pattern.finditer(text):
-            if leak.is_real(match, text):
-                found.append((position, _describe(match.group(0), leak)))
-                break  # one finding per kind is enough to reject and to explain
+        description = _first_leak(leak, text)
+        if description is not None:
+            found.append((position, description))  # one finding per kind is enough to reject and explain
     return tuple(found)
 
 
 def _gate_identifier_leak(trace: Trace, context: GateContext, facts: _Facts) -> str | None:
-    first: dict[int, str] = {}
-    for index, part, text in _text_segments(trace):
+    """Per kind, the first finding in segment order (`_leaks_in` of each segment, in turn).
+
+    Short segments are not scanned one by one: each kind's screen runs once over all of them joined,
+    and only a kind whose screen holds there is looked for segment by segment. A screen that fails on
+    the joined text fails on every part of it (it tests for substrings only), so no finding is missed.
+    """
+    segments = _text_segments(trace)
+    first: dict[int, tuple[int, str]] = {}  # pattern index -> (segment number, description)
+    short: list[int] = []
+    for number, (_, _, text) in enumerate(segments):
+        if len(text) < _CACHED_SEGMENT_CHARS.start:
+            short.append(number)
+            continue
         leaks = _leaks_in(text) if len(text) in _CACHED_SEGMENT_CHARS else _leaks_in.__wrapped__(text)
         for position, description in leaks:
-            first.setdefault(position, f"{description} in message {index} {part}")
+            first.setdefault(position, (number, description))
+    if short:
+        joined = "\n".join([segments[number][2] for number in short])
+        for position, leak in enumerate(_LEAK_PATTERNS):
+            if not leak.screen(joined):
+                continue
+            before = first.get(position, (len(segments), ""))[0]  # a long segment's finding, if any
+            for number in short:
+                if number > before:
+                    break
+                finding = _first_leak(leak, segments[number][2])
+                if finding is not None:
+                    first[position] = (number, finding)
+                    break
     if not first:
         return None
-    return "; ".join(first[position] for position in sorted(first))
+    return "; ".join(
+        f"{description} in message {segments[number][0]} {segments[number][1]}"
+        for _, (number, description) in sorted(first.items())
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -748,11 +954,32 @@ def _collapse_cached(text: str) -> str:
     return " ".join(text.split())
 
 
+def _collapse(text: str) -> str:
+    """`text` with its whitespace runs collapsed to one space and its ends stripped."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        # Already collapsed: every whitespace character but the space is unprintable, so the only
+        # whitespace here is single spaces between words.
+        return text
+    # Same as collapsing `\s+` runs and stripping, at a fraction of a regex's cost. Long texts
+    # (prompts, file contents) recur across traces: those go through a small cache, from the length on
+    # at which the identifier-leak scan caches them too.
+    return _collapse_cached(text) if len(text) >= _CACHED_SEGMENT_CHARS.start else " ".join(text.split())
+
+
+_UNDECODED = object()  # arguments that are not a JSON text
+
+
 def _normalize(value: Any) -> Any:
+    kind = type(value)
+    # the exact JSON types first: they take the same branch as below, without the costlier ABC checks
+    if kind is str:
+        return _collapse(value)
+    if kind is dict:
+        return {key: _normalize(item) for key, item in value.items()}
+    if kind is list:
+        return [_normalize(item) for item in value]
     if isinstance(value, str):
-        # Same as collapsing `\s+` runs and stripping, at a fraction of a regex's cost. Long texts
-        # (prompts, file contents) recur across traces: those go through a small cache.
-        return _collapse_cached(value) if len(value) > 2_000 else " ".join(value.split())
+        return " ".join(value.split())  # a plain str, as for the exact type
     if isinstance(value, Mapping):
         return {key: _normalize(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -767,15 +994,17 @@ def _normalized_messages(messages: Any) -> Any:
     call_ids: dict[str, str] = {}
     result: list[Any] = []
     for message in messages:
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):
             result.append(_normalize(message))
             continue
         normalized: dict[str, Any] = {}
         for key, item in message.items():
-            if key == "tool_calls" and isinstance(item, list):
+            if type(item) is str and key != "tool_call_id":
+                normalized[key] = _collapse(item)  # the common case: what `_normalize(item)` returns
+            elif key == "tool_calls" and isinstance(item, list):
                 normalized[key] = [_normalized_call(call, call_ids) for call in item]
             elif key == "tool_call_id" and isinstance(item, str):
-                normalized[key] = call_ids.get(item, _normalize(item))
+                normalized[key] = call_ids.get(item) or _normalize(item)  # renumbered ids are never empty
             else:
                 normalized[key] = _normalize(item)
         result.append(normalized)
@@ -783,23 +1012,67 @@ def _normalized_messages(messages: Any) -> Any:
 
 
 def _normalized_call(call: Any, call_ids: dict[str, str]) -> Any:
-    if not isinstance(call, Mapping):
+    if type(call) is not dict and not isinstance(call, Mapping):
         return _normalize(call)
     normalized: dict[str, Any] = {}
     for key, item in call.items():
         if key == "id" and isinstance(item, str):
             normalized[key] = call_ids.setdefault(item, f"call-{len(call_ids)}")
-        elif key == "function" and isinstance(item, Mapping):
-            function = dict(_normalize(item))
+        elif key == "function" and (type(item) is dict or isinstance(item, Mapping)):
             arguments = item.get("arguments")
+            decoded: Any = _UNDECODED
             if isinstance(arguments, str):
                 # decoded, so `{"a": 1}` and `{"a":1}` are the same arguments
                 with contextlib.suppress(JSONDecodeError):
-                    function["arguments"] = _normalize(loads(arguments))
+                    decoded = _normalize(loads(arguments))
+            if decoded is _UNDECODED or type(item) is not dict:
+                function = dict(_normalize(item))
+                if decoded is not _UNDECODED:
+                    function["arguments"] = decoded
+            else:
+                # The "arguments" item is the one `get` found (keys that are not exact str make
+                # canonical_json raise either way): it is replaced, so it need not be collapsed first.
+                function = {
+                    name: decoded if name == "arguments" else _normalize(value)
+                    for name, value in item.items()
+                }
             normalized[key] = function
         else:
             normalized[key] = _normalize(item)
     return normalized
+
+
+_PROMPT_ROLES = frozenset({"system", "user"})
+_RENUMBERED_KEYS = frozenset({"tool_calls", "tool_call_id"})
+
+
+def _plain_prompt(message: Any) -> tuple[tuple[str, str], ...] | None:
+    """The items of a system or user message whose keys and values are all plain strings, else None.
+
+    Such a message normalizes to its values collapsed, independently of the call id renumbering (it
+    has neither `tool_calls` nor `tool_call_id`), and it is the part of a trace that recurs: the same
+    prompts open thousands of traces.
+    """
+    if type(message) is not dict:
+        return None
+    role = message.get("role")
+    if type(role) is not str or role not in _PROMPT_ROLES:
+        return None
+    items = tuple(message.items())
+    for key, value in items:
+        if type(key) is not str or type(value) is not str or key in _RENUMBERED_KEYS:
+            return None
+    return items
+
+
+@functools.lru_cache(maxsize=64)
+def _prompts_digest(prompts: tuple[tuple[tuple[str, str], ...], ...]) -> Any:
+    """sha256 fed with the canonical JSON of `[` and the normalized prompt messages, comma-separated.
+
+    Shared between callers: copy it before feeding it more.
+    """
+    normalized = [{key: _collapse(value) for key, value in items} for items in prompts]
+    return hashlib.sha256(b"[" + b",".join(canonical_json(message) for message in normalized))
 
 
 def content_key(trace_json: Mapping[str, Any]) -> str:
@@ -808,6 +1081,24 @@ def content_key(trace_json: Mapping[str, Any]) -> str:
     Normalized: every string's whitespace runs collapsed to one space and its ends stripped, tool call
     arguments compared as decoded JSON, tool call ids renumbered in order of appearance, and the
     result serialized as canonical JSON (sorted keys). `meta` and `tools` are left out.
+
+    Keys are stored: the digest must never change. The leading prompt messages are hashed from a cached
+    sha256 state; that gives the same bytes because canonical JSON of a list is `[`, its items'
+    canonical JSON joined by `,`, and `]`, and the rest of the messages are serialized as one list, at
+    the depth and in the order they have in the whole.
     """
-    normalized = _normalized_messages(trace_json.get("messages"))
-    return hashlib.sha256(canonical_json(normalized)).hexdigest()
+    messages: Any = trace_json.get("messages")
+    prompts: list[tuple[tuple[str, str], ...]] = []
+    if type(messages) is list:
+        for message in messages:
+            items = _plain_prompt(message)
+            if items is None:
+                break
+            prompts.append(items)
+    if not prompts:
+        return hashlib.sha256(canonical_json(_normalized_messages(messages))).hexdigest()
+    digest = _prompts_digest(tuple(prompts)).copy()
+    rest = canonical_json(_normalized_messages(messages[len(prompts) :]))
+    digest.update(b"," + rest[1:] if len(rest) > 2 else b"]")  # `rest` is `[...]`; b"[]" when empty
+    key: str = digest.hexdigest()
+    return key
