@@ -18,7 +18,7 @@ from gen_service.commands.common import (
 )
 from gen_service.logs import configure_logging
 from gen_service.worker.assembly import build_limiter, build_teachers
-from gen_service.worker.client import CoordinatorClient
+from gen_service.worker.client import CoordinatorClient, coordinator_transport
 from gen_service.worker.pool import PoolConfig, WorkerPool
 from gen_service.worker.teachers import Teacher
 
@@ -106,7 +106,11 @@ def worker(
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
         headers = {"authorization": f"Bearer {token}"} if token else {}
         async with httpx.AsyncClient(
-            base_url=coordinator, timeout=60.0, limits=limits, headers=headers
+            base_url=coordinator,
+            timeout=60.0,
+            limits=limits,
+            headers=headers,
+            transport=coordinator_transport(limits),
         ) as http:
             pool = WorkerPool(CoordinatorClient(http), teachers, resources, pool_config)
             try:

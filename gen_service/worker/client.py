@@ -1,25 +1,50 @@
 """The worker's only way to reach the coordinator: its HTTP API, through one httpx client.
 
 In the embedded mode the same client runs over `httpx.ASGITransport(app)`; everywhere else over real
-sockets. Transport failures and 5xx answers (a coordinator restarting, a database failover) are
-retried with capped exponential backoff; 4xx answers are bugs or bad configuration and raise at once.
+sockets (aiohttp-backed, see `coordinator_transport`). Transport failures and 5xx answers (a
+coordinator restarting, a database failover) are retried with capped exponential backoff; 4xx answers
+are bugs or bad configuration and raise at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import aiohttp
 import httpx
 
 from gen_service.api.schemas import ClaimResponse, LeaseOut, ResultIn, ResultStatusOut, SubmitResponse
 from gen_service.serialization import dumps, loads
+from gen_service.worker.teachers import default_transport
+
+# What a failed request can raise: httpx's transport errors, and the aiohttp errors httpx-aiohttp
+# passes through unmapped (`ClientResponseError` for a malformed response, which httpx's own
+# transport reports as `RemoteProtocolError`, a TransportError).
+_TRANSPORT_ERRORS = (httpx.TransportError, httpx.TimeoutException, aiohttp.ClientError)
 
 
 class CoordinatorError(RuntimeError):
     """The coordinator refused a request (4xx) or stayed unreachable through every retry."""
+
+
+def coordinator_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
+    """The transport for a worker's requests to the coordinator over real sockets, to pass as
+    `httpx.AsyncClient(transport=...)`; None means httpx's own (give the client `limits` too).
+
+    aiohttp-backed when httpx-aiohttp is installed, as on the teacher path and for the same reason:
+    httpx's own transport costs several times the CPU per request (here, on every claim and submit,
+    also a failed `import sniffio`). Its failures are retried like httpx's own (`_TRANSPORT_ERRORS`).
+    None while the environment names an HTTP proxy: httpx honours `HTTP(S)_PROXY` / `NO_PROXY` only
+    with its own transport, and the worker keeps doing so.
+    """
+    proxies = urllib.request.getproxies()
+    if any(proxies.get(scheme) for scheme in ("http", "https", "all")):
+        return None
+    return default_transport(limits)
 
 
 class CoordinatorClient:
@@ -43,7 +68,7 @@ class CoordinatorClient:
                 response = await self._http.post(
                     path, content=payload, headers={"content-type": "application/json"}
                 )
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
+            except _TRANSPORT_ERRORS as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 400:

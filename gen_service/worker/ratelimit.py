@@ -299,6 +299,12 @@ class _GcraLimiter(ABC):
         """The teacher's budget; a teacher not configured is unlimited (penalties still apply)."""
         return self._limits.get(teacher, UNLIMITED)
 
+    def counts_tokens(self, teacher: str) -> bool:
+        """Whether `acquire(teacher, tokens=...)` depends on `tokens` (only with a tpm budget).
+
+        Fixed for the limiter's life: limits are set at construction."""
+        return self.limits_for(teacher).tpm is not None
+
     async def acquire(self, teacher: str, *, tokens: int = 0) -> None:
         await self.acquire_at(teacher, tokens=tokens)
 
@@ -498,6 +504,10 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
     Retry-After and do not halve a pool that is otherwise within budget, which is what a TCP-like
     AIMD does under random loss. The defaults `throttle_window=1, throttle_share=0.0` react to every
     429.
+
+    `tokens_for(request)` is what an attempt is charged against a tpm budget. It is not called when
+    the limiter is a GCRA limiter without one for this teacher: the charge is then 0, which that
+    limiter ignores just as it would any other count.
     """
 
     def __init__(
@@ -522,17 +532,28 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         self._limiter = limiter
         self._concurrency = concurrency
         self._tokens_for = tokens_for
+        # Estimating re-parses the request body as JSON; skip it where the limiter is known to
+        # ignore the count (a teacher without a tpm budget) and charge 0 tokens, which it treats
+        # the same. A limiter of unknown kind always gets the estimate.
+        self._charges_tokens = not isinstance(limiter, _GcraLimiter) or limiter.counts_tokens(teacher)
         self._default_penalty_s = default_penalty_s
         self._max_penalty_s = max_penalty_s
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._concurrency is None:
+        concurrency = self._concurrency
+        if concurrency is None:
             return await self._send(request)
-        async with self._concurrency.slot():
+        # `concurrency.slot()` unrolled: the same acquire/release pairing without an async
+        # generator and context manager per request.
+        await concurrency.acquire()
+        try:
             return await self._send(request)
+        finally:
+            concurrency.release()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        await self._limiter.acquire(self._teacher, tokens=self._tokens_for(request))
+        tokens = self._tokens_for(request) if self._charges_tokens else 0
+        await self._limiter.acquire(self._teacher, tokens=tokens)
         response = await self._inner.handle_async_request(request)
         throttled = response.status_code == 429
         self._recent.append(throttled)

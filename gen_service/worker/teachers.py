@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import httpx
 from pydantic import SecretStr
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from gen_service.core.scripted import scripted_reply_text
 from gen_service.core.tokens import estimate_tokens
@@ -157,18 +156,20 @@ def parse_retry_after(value: str | None, *, max_wait_s: float, now: datetime | N
     return min(seconds, max_wait_s)
 
 
-def default_transport() -> httpx.AsyncBaseTransport | None:
+def default_transport(limits: httpx.Limits = _POOL_LIMITS) -> httpx.AsyncBaseTransport | None:
     """The aiohttp-backed transport of `httpx-aiohttp` when it is installed, else None (httpx's own).
 
     Measured against the stub on loopback at concurrency 64, it costs about 0.6 s of client CPU per
     1,000 completions where httpx's own transport costs about 4.5 s (see DESIGN.md, performance
-    notes), with the same httpx API and the same exception types (it maps aiohttp's onto httpx's).
+    notes), with the same httpx API and the same exception types (it maps aiohttp's onto httpx's,
+    all but `aiohttp.ClientResponseError`, raised for a malformed response). `limits` defaults to the
+    teacher pool's (512 connections).
     """
     try:
         module = importlib.import_module("httpx_aiohttp")
     except ImportError:
         return None
-    transport: httpx.AsyncBaseTransport = module.AiohttpTransport(limits=_POOL_LIMITS)
+    transport: httpx.AsyncBaseTransport = module.AiohttpTransport(limits=limits)
     return transport
 
 
@@ -216,6 +217,34 @@ class ScriptedTeacher:
         return None
 
 
+class _SetCookieOnlyCookies(httpx.Cookies):
+    """httpx's cookie store, which reads a response only when it sets a cookie.
+
+    httpx passes every response to `extract_cookies`, which builds urllib request and response
+    shims (parsing the URL again) before the standard-library jar looks for `Set-Cookie` /
+    `Set-Cookie2` and, finding neither, stores nothing. Checking those two headers first skips that
+    work and stores exactly the same cookies.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class _TeacherHTTPClient(httpx.AsyncClient):
+    """`httpx.AsyncClient` with `_SetCookieOnlyCookies` as its cookie store; otherwise unchanged.
+
+    httpx keeps the client's store in `_cookies` (its `cookies` setter would wrap ours in a plain
+    `Cookies`). Both stores share one jar, so were that attribute renamed in httpx, the client would
+    keep using its own store: slower, not wrong (a test checks which store is in use).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cookies = _SetCookieOnlyCookies(self.cookies.jar)
+
+
 class _RetryableFailure(Exception):
     """One attempt failed in a way a later attempt may not; `retry_after` is the server's wish."""
 
@@ -247,6 +276,8 @@ class OpenAITeacher:
         self._config = config
         self._model = config.model
         self._url = f"{config.base_url}/chat/completions"
+        # Parsed once: httpx re-parses a str URL on every request; an httpx.URL it takes as it is.
+        self._endpoint = httpx.URL(self._url)
         self._sleep = sleep
         self._api_key = SecretStr(api_key) if api_key else None
         self._random = random.Random()
@@ -254,7 +285,7 @@ class OpenAITeacher:
         if self._api_key is not None:
             # httpx masks Authorization in the repr of headers; the key never reaches a log line.
             headers["authorization"] = f"Bearer {self._api_key.get_secret_value()}"
-        self._client = httpx.AsyncClient(
+        self._client = _TeacherHTTPClient(
             headers=headers,
             timeout=httpx.Timeout(config.timeout_s),
             limits=_POOL_LIMITS,
@@ -270,7 +301,13 @@ class OpenAITeacher:
         await self._client.aclose()
 
     async def complete(self, request: TeacherRequest) -> TeacherReply:
-        """One completion, retried as the module docstring says. Raises TeacherUnavailable."""
+        """One completion, retried as the module docstring says. Raises TeacherUnavailable.
+
+        At most `max_retries + 1` attempts. Only `_RetryableFailure` is retried, each time after
+        `sleep(_wait(failure, attempt))`; the last one becomes `TeacherUnavailable`. Anything else an
+        attempt raises (TeacherRequestRejected, cancellation) propagates at once. `attempts` in the
+        reply or the exception counts the requests made, waits excluded.
+        """
         body = dumps(
             {
                 "model": self._model,
@@ -285,28 +322,27 @@ class OpenAITeacher:
             }
         )
         started = time.perf_counter()
-        attempts = 0
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._config.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(_RetryableFailure),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    payload = await self._attempt(body, attempts)
-        except _RetryableFailure as exc:
-            raise TeacherUnavailable(
-                f"teacher {self.name!r} unavailable after {attempts} attempt(s): {exc}", attempts=attempts
-            ) from exc
-        return _reply_from(payload, request, latency_s=time.perf_counter() - started, attempts=attempts)
+        max_attempts = self._config.max_retries + 1
+        attempt = 1
+        # A plain loop, not a retry library: this runs once per sample, and tenacity's per-call
+        # machinery cost about 8% of a worker's CPU, more than this method's own work.
+        while True:
+            try:
+                payload = await self._attempt(body, attempt)
+            except _RetryableFailure as exc:
+                if attempt >= max_attempts:
+                    raise TeacherUnavailable(
+                        f"teacher {self.name!r} unavailable after {attempt} attempt(s): {exc}",
+                        attempts=attempt,
+                    ) from exc
+                await self._sleep(self._wait(exc, attempt))
+                attempt += 1
+                continue
+            return _reply_from(payload, request, latency_s=time.perf_counter() - started, attempts=attempt)
 
     async def _attempt(self, body: bytes, attempt: int) -> dict[str, Any]:
         try:
-            response = await self._client.post(self._url, content=body)
+            response = await self._client.post(self._endpoint, content=body)
         except (
             httpx.TimeoutException,
             httpx.NetworkError,
@@ -332,13 +368,13 @@ class OpenAITeacher:
             raise _RetryableFailure(f"reply has no choices[0].message: {_excerpt(response)}")
         return payload
 
-    def _wait(self, state: RetryCallState) -> float:
-        """Retry-After when the server gave a usable one, else capped exponential backoff, equal jitter."""
-        outcome = state.outcome
-        failure = outcome.exception() if outcome is not None else None
-        if isinstance(failure, _RetryableFailure) and failure.retry_after is not None:
+    def _wait(self, failure: _RetryableFailure, attempt: int) -> float:
+        """The wait after failed attempt number `attempt` (1-based): the server's Retry-After when it
+        gave a usable one (already clamped), else equal-jitter backoff, uniform in [cap/2, cap] with
+        cap = min(max_retry_wait_s, 0.5 s × 2^(attempt-1))."""
+        if failure.retry_after is not None:
             return failure.retry_after
-        cap = min(self._config.max_retry_wait_s, _BACKOFF_INITIAL_S * 2.0 ** (state.attempt_number - 1))
+        cap = min(self._config.max_retry_wait_s, _BACKOFF_INITIAL_S * 2.0 ** (attempt - 1))
         return cap / 2 + self._random.uniform(0, cap / 2)
 
 

@@ -25,6 +25,7 @@ from gen_service.worker.teachers import (
     TeacherRequest,
     TeacherRequestRejected,
     TeacherUnavailable,
+    _SetCookieOnlyCookies,
     default_transport,
 )
 from tests.conftest_stub import (
@@ -549,3 +550,140 @@ async def test_default_transport_is_aiohttp_when_installed(
         finally:
             await teacher.aclose()
     assert parse_teacher_reply(reply.text)
+
+
+# --- the retry loop, exactly: which waits, how many attempts, what ends it -------------------------
+
+
+class EdgeJitter:
+    """Replaces the teacher's RNG: `uniform(a, b)` returns `b` (or `a`), so each jittered wait is
+    exactly the top (or bottom) of its range and the backoff arithmetic can be asserted exactly."""
+
+    def __init__(self, *, top: bool) -> None:
+        self.top = top
+        self.calls: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.calls.append((a, b))
+        return b if self.top else a
+
+
+@pytest.mark.parametrize("top", [True, False])
+async def test_backoff_doubles_from_half_a_second_is_capped_and_jittered_over_its_upper_half(
+    mock_teacher: Any, top: bool
+) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503)  # no Retry-After: the backoff decides
+
+    teacher, sleep = mock_teacher(handler, max_retries=6, max_retry_wait_s=3)
+    teacher._random = EdgeJitter(top=top)
+    with pytest.raises(TeacherUnavailable, match=r"after 7 attempt\(s\): HTTP 503") as info:
+        await teacher.complete(simple_request())
+    caps = [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]  # 0.5 s × 2^(n-1), capped at max_retry_wait_s
+    assert sleep.waits == (caps if top else [cap / 2 for cap in caps])
+    assert teacher._random.calls[: len(caps)] == [(0, cap / 2) for cap in caps]
+    assert (calls, info.value.attempts) == (7, 7)
+    assert not isinstance(info.value, TeacherRequestRejected)
+
+
+async def test_retry_after_wins_when_usable_and_the_backoff_counts_every_attempt(mock_teacher: Any) -> None:
+    answers = iter(
+        [
+            httpx.Response(429, headers={"retry-after": "2"}),
+            httpx.Response(500),  # attempt 2 failed: cap 1.0
+            httpx.Response(429, headers={"retry-after": "soon"}),  # unusable: attempt 3, cap 2.0
+            httpx.Response(503, headers={"retry-after": "99"}),  # clamped to max_retry_wait_s
+            httpx.Response(200, content=completion({"content": ANSWER})),
+        ]
+    )
+    teacher, sleep = mock_teacher(lambda r: next(answers), max_retries=4, max_retry_wait_s=7)
+    teacher._random = EdgeJitter(top=True)
+    reply = await teacher.complete(simple_request())
+    assert sleep.waits == [2.0, 1.0, 2.0, 7.0]
+    assert reply.attempts == 5
+    assert reply.text == ANSWER
+
+
+async def test_a_rejection_after_retries_stops_at_once_and_counts_its_attempt(mock_teacher: Any) -> None:
+    answers = iter(
+        [httpx.Response(502), httpx.Response(429, headers={"retry-after": "1"}), httpx.Response(404)]
+    )
+    teacher, sleep = mock_teacher(lambda r: next(answers), max_retries=5)
+    with pytest.raises(TeacherRequestRejected, match="HTTP 404") as info:
+        await teacher.complete(simple_request())
+    assert info.value.attempts == 3
+    assert len(sleep.waits) == 2
+    assert sleep.waits[1] == 1.0
+
+
+async def test_exhausted_retries_chain_the_last_failure(mock_teacher: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    teacher, sleep = mock_teacher(handler, max_retries=2)
+    with pytest.raises(TeacherUnavailable, match=r"after 3 attempt\(s\): ConnectError: refused") as info:
+        await teacher.complete(simple_request())
+    assert info.value.attempts == 3
+    assert len(sleep.waits) == 2
+    assert isinstance(info.value.__cause__, Exception)
+    assert isinstance(info.value.__cause__.__cause__, httpx.ConnectError)
+
+
+async def test_errors_that_are_not_teacher_failures_propagate_unretried(mock_teacher: Any) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("a bug, not an outage")
+
+    teacher, sleep = mock_teacher(handler)
+    with pytest.raises(RuntimeError, match="a bug"):
+        await teacher.complete(simple_request())
+    assert calls == 1
+    assert sleep.waits == []
+
+
+async def test_cancellation_while_waiting_to_retry_stops_the_call(mock_teacher: Any) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503)
+
+    async def cancelled(seconds: float) -> None:
+        raise asyncio.CancelledError
+
+    teacher, _ = mock_teacher(handler)
+    teacher._sleep = cancelled
+    with pytest.raises(asyncio.CancelledError):
+        await teacher.complete(simple_request())
+    assert calls == 1
+
+
+async def test_cookies_a_teacher_sets_are_sent_back_and_kept(mock_teacher: Any) -> None:
+    sent: list[str | None] = []
+    answers = iter(
+        [
+            httpx.Response(
+                200, headers={"set-cookie": "route=b7; Path=/"}, content=completion({"content": ANSWER})
+            ),
+            httpx.Response(200, content=completion({"content": ANSWER})),  # sets nothing: keeps route
+            httpx.Response(200, content=completion({"content": ANSWER})),
+        ]
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        return next(answers)
+
+    teacher, _ = mock_teacher(handler)
+    for _ in range(3):
+        await teacher.complete(simple_request())
+    assert sent == [None, "route=b7", "route=b7"]
+    assert isinstance(teacher._client.cookies, _SetCookieOnlyCookies)  # the cheap store is in use

@@ -505,3 +505,43 @@ def test_throttle_window_is_validated() -> None:
             limiter=RecordingLimiter(),
             throttle_window=0,
         )
+
+
+async def test_tokens_are_estimated_only_where_the_limiter_charges_them() -> None:
+    seen: list[bytes] = []
+
+    def tokens_for(request: httpx.Request) -> int:
+        seen.append(request.content)
+        return 30
+
+    sched = Sched()
+    limiter = local(
+        sched, rpm_only=TeacherLimits(rpm=60, tpm=None, burst=3), tpm=TeacherLimits(rpm=None, tpm=600)
+    )
+    assert (limiter.counts_tokens("rpm_only"), limiter.counts_tokens("tpm")) == (False, True)
+    assert not limiter.counts_tokens("not_configured")
+    ok = httpx.MockTransport(lambda request: httpx.Response(200))
+    for teacher, expected_calls in [("rpm_only", 0), ("not_configured", 0), ("tpm", 3)]:
+        seen.clear()
+        transport = RateLimitedTransport(ok, teacher=teacher, limiter=limiter, tokens_for=tokens_for)
+        async with httpx.AsyncClient(transport=transport) as client:
+            for _ in range(3):
+                assert (await client.post("http://t/", content=b"{}")).status_code == 200
+        assert len(seen) == expected_calls, teacher
+    # 30 tokens at 600/min is 3 s of budget each: the tpm teacher's estimate was charged
+    assert sched.waits == pytest.approx([3.0, 3.0])
+
+
+async def test_transport_returns_the_concurrency_slot_when_sending_fails() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    aimd = AimdConcurrency(initial=1, minimum=1, maximum=1, clock=Sched())
+    transport = RateLimitedTransport(
+        httpx.MockTransport(refuse), teacher="t", limiter=RecordingLimiter(), concurrency=aimd
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        for _ in range(2):  # with a limit of 1, a leaked slot would make the second call hang
+            with pytest.raises(httpx.ConnectError):
+                await asyncio.wait_for(client.post("http://t/", content=b"{}"), 5)
+    assert aimd.in_flight == 0
