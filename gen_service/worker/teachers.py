@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
+import aiohttp
 import httpx
 from pydantic import SecretStr
 
@@ -348,6 +349,9 @@ class OpenAITeacher:
             httpx.NetworkError,
             httpx.RemoteProtocolError,
             httpx.DecodingError,
+            # httpx-aiohttp passes some aiohttp errors through unmapped (a garbled status line is a
+            # ClientResponseError): the same failures as RemoteProtocolError over httpx's transport.
+            aiohttp.ClientError,
         ) as exc:
             raise _RetryableFailure(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
         status = response.status_code

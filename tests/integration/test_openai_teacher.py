@@ -687,3 +687,38 @@ async def test_cookies_a_teacher_sets_are_sent_back_and_kept(mock_teacher: Any) 
         await teacher.complete(simple_request())
     assert sent == [None, "route=b7", "route=b7"]
     assert isinstance(teacher._client.cookies, _SetCookieOnlyCookies)  # the cheap store is in use
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"NOT-HTTP garbage\r\n\r\n", b'HTTP/1.1 200 OK\r\ncontent-length: 900\r\n\r\n{"cho', b""],
+    ids=["garbled-status-line", "closed-mid-body", "closed-silently"],
+)
+async def test_garbled_replies_on_the_wire_are_retried_then_unavailable(
+    new_transport: TransportFactory, request_: TeacherRequest, garbage: bytes
+) -> None:
+    """Whatever the transport raises for a broken answer, the teacher retries it and ends in
+    TeacherUnavailable: it never escapes as a transport library's own exception."""
+    seen = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal seen
+        await reader.readuntil(b"\r\n\r\n")
+        seen += 1
+        writer.write(garbage)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    base_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    sleep = RecordingSleep()
+    teacher = OpenAITeacher(config(base_url, max_retries=2), transport=new_transport(), sleep=sleep)
+    try:
+        with pytest.raises(TeacherUnavailable) as info:
+            await teacher.complete(request_)
+    finally:
+        await teacher.aclose()
+        server.close()
+        await server.wait_closed()
+    assert info.value.attempts == 3 == seen
+    assert len(sleep.waits) == 2
