@@ -12,13 +12,21 @@ import asyncio
 import random
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
+from pydantic import BaseModel, ValidationError
 
-from gen_service.api.schemas import ClaimResponse, LeaseOut, ResultIn, ResultStatusOut, SubmitResponse
-from gen_service.serialization import dumps, loads
+from gen_service.api.schemas import (
+    ClaimResponse,
+    LeaseOut,
+    ReleaseResponse,
+    ResultIn,
+    ResultStatusOut,
+    SubmitResponse,
+)
+from gen_service.serialization import JSONDecodeError, dumps, loads
 from gen_service.worker.teachers import default_transport
 
 # What a failed request can raise: httpx's transport errors, and the aiohttp errors httpx-aiohttp
@@ -47,6 +55,17 @@ def coordinator_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport | No
     return default_transport(limits)
 
 
+_Answer = TypeVar("_Answer", bound=BaseModel)
+
+
+def _answer(model: type[_Answer], path: str, value: Any) -> _Answer:
+    """The coordinator's answer as `model`; CoordinatorError (not a crash) when it has another shape."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise CoordinatorError(f"{path}: unexpected answer: {exc.errors()[0]['msg']}") from exc
+
+
 class CoordinatorClient:
     def __init__(
         self,
@@ -72,10 +91,16 @@ class CoordinatorClient:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 400:
-                    return loads(response.content)
-                if response.status_code < 500:
+                    try:
+                        return loads(response.content)
+                    except JSONDecodeError:
+                        # A proxy's error page or a cut-off body: the outcome is unknown, and every
+                        # request is idempotent, so ask again.
+                        problem = f"HTTP {response.status_code} with a body that is not JSON"
+                elif response.status_code < 500:
                     raise CoordinatorError(f"{path}: HTTP {response.status_code}: {response.text[:500]}")
-                problem = f"HTTP {response.status_code}"
+                else:
+                    problem = f"HTTP {response.status_code}"
             if attempt == self._max_attempts:
                 raise CoordinatorError(
                     f"{path}: coordinator unreachable after {attempt} attempts ({problem})"
@@ -88,14 +113,15 @@ class CoordinatorClient:
         body: dict[str, Any] = {"worker_id": worker_id, "max_leases": max_leases}
         if job_id is not None:
             body["job_id"] = job_id
-        return ClaimResponse.model_validate(await self._post("/v1/leases/claim", body))
+        return _answer(ClaimResponse, "/v1/leases/claim", await self._post("/v1/leases/claim", body))
 
     async def submit(self, results: Sequence[ResultIn]) -> list[ResultStatusOut]:
         body = {"results": [r.model_dump() for r in results]}
-        return SubmitResponse.model_validate(await self._post("/v1/results", body)).results
+        return _answer(SubmitResponse, "/v1/results", await self._post("/v1/results", body)).results
 
     async def release(self, leases: Sequence[LeaseOut]) -> int:
         if not leases:
             return 0
         body = {"leases": [{"lease_id": lease.lease_id, "token": lease.token} for lease in leases]}
-        return int((await self._post("/v1/leases/release", body))["released"])
+        answer = _answer(ReleaseResponse, "/v1/leases/release", await self._post("/v1/leases/release", body))
+        return answer.released

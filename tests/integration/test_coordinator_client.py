@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from gen_service.api.schemas import LeaseOut
 from gen_service.serialization import dumps
 from gen_service.worker.client import CoordinatorClient, CoordinatorError, coordinator_transport
 from tests.conftest_stub import RecordingSleep, closed_port_url
@@ -71,6 +73,18 @@ async def scripted_server(answers: list[bytes]) -> AsyncIterator[tuple[str, list
 
 
 CLAIMED = dumps({"leases": [], "more_work_possible": False})
+LEASE = LeaseOut(
+    lease_id="l1",
+    token=1,
+    job_id=1,
+    job_name="j",
+    teacher="t",
+    prompt_version="v1",
+    behaviour="survey_before_edit",
+    scenario="py_inventory",
+    seed=0,
+    expires_at=datetime(2026, 1, 1, tzinfo=UTC),
+)
 
 
 def test_the_worker_transport_is_aiohttp_backed_unless_a_proxy_is_configured(
@@ -122,3 +136,38 @@ async def test_an_unreachable_coordinator_ends_in_coordinator_error(new_transpor
         with pytest.raises(CoordinatorError, match="unreachable after 3 attempts"):
             await CoordinatorClient(http, max_attempts=3, sleep=sleep).claim("w", 8)
     assert len(sleep.waits) == 2
+
+
+async def test_a_2xx_that_is_not_json_is_asked_again(new_transport: TransportFactory) -> None:
+    answers = [http_answer(200, b"<html>proxy error</html>"), http_answer(200, CLAIMED)]
+    async with scripted_server(answers) as (base_url, seen):
+        sleep = RecordingSleep()
+        async with httpx.AsyncClient(base_url=base_url, transport=new_transport(), timeout=10) as http:
+            claim = await CoordinatorClient(http, sleep=sleep).claim("w", 8)
+    assert claim.leases == [] and len(seen) == 2 and len(sleep.waits) == 1
+
+
+CALLS: dict[str, Callable[[CoordinatorClient], Awaitable[object]]] = {
+    "claim": lambda client: client.claim("w", 8),
+    "submit": lambda client: client.submit([]),
+    "release": lambda client: client.release([LEASE]),
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "answer"),
+    [
+        ("claim", b'{"leases": "none"}'),
+        ("submit", b'{"results": [{"lease_id": 5}]}'),
+        ("release", b'{"released": "many"}'),
+    ],
+)
+async def test_an_answer_of_the_wrong_shape_is_a_coordinator_error(
+    new_transport: TransportFactory, call: str, answer: bytes
+) -> None:
+    async with (
+        scripted_server([http_answer(200, answer)]) as (base_url, _),
+        httpx.AsyncClient(base_url=base_url, transport=new_transport(), timeout=10) as http,
+    ):
+        with pytest.raises(CoordinatorError, match="unexpected answer"):
+            await CALLS[call](CoordinatorClient(http, sleep=RecordingSleep()))
