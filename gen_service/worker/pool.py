@@ -20,9 +20,10 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
-from gen_service.api.schemas import CheckResult, LeaseOut, ResultIn
+from gen_service.api.schemas import CheckResult, ClaimResponse, LeaseOut, ResultIn
 from gen_service.core.gates import Reason, run_gates
 from gen_service.core.prompts import TeacherPrompt
 from gen_service.resources import Resources
@@ -33,6 +34,13 @@ from gen_service.worker.execution_check import ExecutionCheckUnavailable, check_
 from gen_service.worker.teachers import Teacher, TeacherRequest, TeacherUnavailable
 
 log = logging.getLogger("tracegen.worker")
+
+
+class _ClaimOutcome(Enum):
+    FULL = "full"  # every lease asked for came
+    SHORT = "short"  # fewer came: the coordinator has no more to hand out right now
+    NO_MORE_WORK = "no_more_work"  # none came, none is buffered, and no job can issue more
+    FAILED = "failed"  # the coordinator could not be reached or refused
 
 
 @dataclass
@@ -92,9 +100,12 @@ class WorkerPool:
     async def run(self, stop: asyncio.Event) -> PoolStats:
         """Work until `stop` is set (or, with exit_when_idle, until no job has work left).
 
-        Leases are claimed ahead into a small local buffer (`prefetch`), so a slot that frees up
-        starts its next teacher call at once instead of waiting for a claim round trip; claims stay
-        large because the buffer is refilled only once it has drained by half.
+        Leases are claimed ahead into a small local buffer (`prefetch`), and a claim runs beside the
+        teacher calls instead of in front of them: a slot that frees up while a claim is in flight
+        starts its next lease from the buffer at once. Claims stay large because one is sent only
+        once the buffer has room for a chunk, and at most one is in flight. A claim that came back
+        short (the coordinator had no more to hand out) is not repeated until a teacher call
+        finishes or the idle poll interval passes.
         """
         running: dict[asyncio.Task[None], LeaseOut] = {}
         buffered: deque[LeaseOut] = deque()
@@ -104,9 +115,12 @@ class WorkerPool:
         # Claim in chunks, not a lease at a time: once half the prefetch (or, without prefetch, a
         # quarter of the pool) can be claimed.
         claim_threshold = max(1, prefetch // 2 if prefetch else config.concurrency // 4)
+        claiming: asyncio.Task[ClaimResponse] | None = None
+        claiming_wanted = 0
+        starved = False  # the last claim came back short: wait for progress before asking again
         try:
             while not stop.is_set():
-                if self.breaker.state == BreakerState.OPEN and not running:
+                if self.breaker.state == BreakerState.OPEN and not running and claiming is None:
                     # Teacher outage: wait out the cooldown instead of claiming work we would release,
                     # and hand back what was claimed ahead so other workers can take it.
                     if buffered:
@@ -116,43 +130,54 @@ class WorkerPool:
                         await asyncio.wait_for(stop.wait(), self.breaker.seconds_until_retry() + 0.01)
                     continue
                 self._start(buffered, running)
-                more_possible = True
-                room = config.concurrency + prefetch - len(running) - len(buffered)
-                wanted = self.breaker.claim_limit(room)
                 idle = not running and not buffered
-                if wanted > 0 and (wanted >= claim_threshold or idle):
-                    try:
-                        claim = await self._client.claim(config.worker_id, wanted, config.job_id)
-                    except CoordinatorError:
-                        # A coordinator restart or outage: keep the work in hand, try again later.
-                        log.exception("claiming failed; retrying")
-                        if idle:
-                            with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(stop.wait(), max(1.0, config.idle_poll_s))
-                            continue
-                    else:
-                        more_possible = claim.more_work_possible
-                        self.stats.claimed += len(claim.leases)
-                        buffered.extend(claim.leases)
-                        self._start(buffered, running)
-                if not running:
+                if claiming is None and not starved:
+                    room = config.concurrency + prefetch - len(running) - len(buffered)
+                    wanted = self.breaker.claim_limit(room)
+                    if wanted > 0 and (wanted >= claim_threshold or idle):
+                        claiming_wanted = wanted
+                        claiming = asyncio.create_task(
+                            self._client.claim(config.worker_id, wanted, config.job_id)
+                        )
+                if claiming is None and not running:
                     if buffered:
                         continue  # the breaker let only some start; the loop starts the rest
-                    if not more_possible and config.exit_when_idle:
-                        break
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), config.idle_poll_s)
+                    starved = False
                     continue
                 stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
+                waiting: list[asyncio.Task[Any]] = [*running, stopper]
+                if claiming is not None:
+                    waiting.append(claiming)
                 done, _ = await asyncio.wait(
-                    [*running, stopper], timeout=config.idle_poll_s, return_when=asyncio.FIRST_COMPLETED
+                    waiting, timeout=config.idle_poll_s, return_when=asyncio.FIRST_COMPLETED
                 )
                 stopper.cancel()
+                if not done:
+                    starved = False  # a poll interval passed: ask again
                 for task in done:
-                    if task is not stopper:
+                    if task is stopper:
+                        continue
+                    if task is claiming:
+                        claiming = None
+                        outcome = self._claimed(task, claiming_wanted, buffered)
+                        if outcome is _ClaimOutcome.NO_MORE_WORK and not running and config.exit_when_idle:
+                            return self.stats  # the finally block below drains and flushes
+                        starved = outcome is not _ClaimOutcome.FULL
+                        if outcome is _ClaimOutcome.FAILED and not running and not buffered:
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(stop.wait(), max(1.0, config.idle_poll_s))
+                            starved = False
+                    else:
                         running.pop(task)
+                        starved = False
                         self._raise_unexpected(task)
         finally:
+            if claiming is not None:
+                # A claim in flight may bring leases: take them, so they are released, not left to expire.
+                with contextlib.suppress(CoordinatorError):
+                    buffered.extend((await claiming).leases)
             if buffered:
                 await self._release(list(buffered))  # claimed ahead, never started: give them back
             await self._drain(running)
@@ -163,6 +188,24 @@ class WorkerPool:
             await submitter
             await self._flush()
         return self.stats
+
+    def _claimed(
+        self, task: asyncio.Task[ClaimResponse], wanted: int, buffered: deque[LeaseOut]
+    ) -> _ClaimOutcome:
+        """Take a finished claim's leases into the buffer and say how it went."""
+        try:
+            claim = task.result()
+        except CoordinatorError:
+            # A coordinator restart or outage: keep the work in hand, try again later.
+            log.exception("claiming failed; retrying")
+            return _ClaimOutcome.FAILED
+        self.stats.claimed += len(claim.leases)
+        buffered.extend(claim.leases)
+        if not claim.leases and not buffered and not claim.more_work_possible:
+            return _ClaimOutcome.NO_MORE_WORK
+        if len(claim.leases) < wanted:
+            return _ClaimOutcome.SHORT
+        return _ClaimOutcome.FULL
 
     def _start(self, buffered: deque[LeaseOut], running: dict[asyncio.Task[None], LeaseOut]) -> None:
         """Start buffered leases while slots are free (one at a time while the breaker probes)."""
