@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gen_service.core.prompts import TeacherPrompt, render_prompt
+from gen_service.core.context import render_context
+from gen_service.core.prompts import TeacherPrompt, render_system
 from gen_service.core.trace import MalformedTrace, assemble_trace, parse_teacher_reply
 from gen_service.resources import Resources
 
@@ -20,6 +21,9 @@ class TraceBuilder:
     def __init__(self, resources: Resources) -> None:
         self._resources = resources
         self._prompts: dict[tuple[str, str, str], TeacherPrompt] = {}
+        # The user message depends on the scenario alone: rendered once per scenario, and the same
+        # string object then recurs across behaviours (the gates' per-text caches hit on it).
+        self._users: dict[str, str] = {}
         self._tools = resources.vocabulary.openai_tools()
 
     def prompt(self, behaviour: str, scenario: str, version: str) -> TeacherPrompt:
@@ -27,12 +31,14 @@ class TraceBuilder:
         key = (behaviour, scenario, version)
         prompt = self._prompts.get(key)
         if prompt is None:
-            prompt = render_prompt(
-                self._resources.behaviours[behaviour],
-                self._resources.scenarios[scenario],
-                self._resources.vocabulary,
-                version=version,
+            scenario_spec = self._resources.scenarios[scenario]
+            user = self._users.get(scenario)
+            if user is None:
+                user = self._users[scenario] = render_context(scenario_spec)
+            system = render_system(
+                self._resources.behaviours[behaviour], scenario_spec, self._resources.vocabulary
             )
+            prompt = TeacherPrompt(system=system, user=user, version=version)
             self._prompts[key] = prompt
         return prompt
 

@@ -47,7 +47,17 @@ class TeacherPrompt:
 def render_prompt(
     behaviour: Behaviour, scenario: Scenario, vocabulary: Vocabulary, *, version: str = PROMPT_VERSION
 ) -> TeacherPrompt:
-    system = _SYSTEM_TEMPLATE.format(
+    return TeacherPrompt(
+        system=render_system(behaviour, scenario, vocabulary),
+        user=render_context(scenario),
+        version=version,
+    )
+
+
+def render_system(behaviour: Behaviour, scenario: Scenario, vocabulary: Vocabulary) -> str:
+    """The system message. The user message (`render_context`) depends on the scenario alone, so a
+    caller rendering many behaviours of one scenario can render it once."""
+    return _SYSTEM_TEMPLATE.format(
         name=behaviour.name,
         layer=behaviour.layer,
         brief=behaviour.brief.strip(),
@@ -56,4 +66,3 @@ def render_prompt(
         language=scenario.language,
         test_command=scenario.test_command,
     )
-    return TeacherPrompt(system=system, user=render_context(scenario), version=version)
