@@ -692,13 +692,15 @@ class _LeakPattern:
 _LEAK_PATTERNS: tuple[_LeakPattern, ...] = (
     _LeakPattern(
         "home-directory path",
-        ("/home/", "/Users/", "sers"),
+        # the first branch needs /home/ or /Users/; the second, a drive letter's ":\\" or ":/" (any
+        # case of "users" follows, so no spelling of it can be a needle)
+        ("/home/", "/Users/", ":\\", ":/"),
         re.compile(
             r"(?<![\w.~/-])/(?:home|Users)/[A-Za-z0-9._-]+"
             r"|\b[A-Za-z]:(?:\\+|/)(?i:users)(?:\\+|/)[^\\/\s\"'<>|:*?]+"
         ),
         _always,
-        _containing("/home/", "sers"),  # "/Users/" contains "sers"
+        _containing("/home/", "/Users/", ":\\", ":/"),
     ),
     _LeakPattern(
         "e-mail address",

@@ -778,6 +778,12 @@ def test_identifier_leak_in_windows_path_inside_arguments_is_decoded() -> None:
     assert reasons(value) == [Reason.IDENTIFIER_LEAK]
 
 
+@pytest.mark.parametrize("path", ["C:\\USERS\\dave\\repo", "d:/uSeRs/erin/x", "E:\\users\\frank"])
+def test_identifier_leak_in_windows_home_of_any_case(path: str) -> None:
+    # The pattern matches "users" in any case; its screen once needed a lower-case "sers".
+    assert "home-directory path" in detail(with_text(f"opened {path}"), Reason.IDENTIFIER_LEAK)
+
+
 def test_identifier_leak_never_prints_the_secret() -> None:
     secret = "sk-proj-4f9aK2mX8qL1zT7vB3nR6wY0"
     text = detail(with_text(f"key {secret}"), Reason.IDENTIFIER_LEAK)
