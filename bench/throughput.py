@@ -141,6 +141,13 @@ def machine_busy_s() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
 
 
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -286,10 +293,23 @@ def run(args: argparse.Namespace) -> None:
         poll_until(lambda: query(url, "SELECT 1 FROM lease LIMIT 1"), "the first lease")
         cpu_start = {name: cpu_s(processes[name].pid) for name in processes}
         postgres_start, busy_start = postgres_cpu_s(), machine_busy_s()
-        poll_until(
-            lambda: query(url, "SELECT status FROM job WHERE id=$1", job_id)[0]["status"] == "completed",
-            "the job to complete",
-        )
+        rss_timeline: list[tuple[int, float]] = []  # (accepted so far, coordinator RSS MiB)
+        next_rss_at = time.monotonic()
+
+        def job_completed() -> bool:
+            nonlocal next_rss_at
+            row = query(
+                url,
+                "SELECT status, (SELECT sum(accepted) FROM job_behaviour WHERE job_id=$1) AS n"
+                " FROM job WHERE id=$1",
+                job_id,
+            )[0]
+            if time.monotonic() >= next_rss_at:
+                rss_timeline.append((int(row["n"] or 0), rss_mib(processes["coordinator"].pid)))
+                next_rss_at += args.rss_interval
+            return bool(row["status"] == "completed")
+
+        poll_until(job_completed, "the job to complete")
         cpu_end = {name: cpu_s(processes[name].pid) for name in processes}
         postgres_end, busy_end = postgres_cpu_s(), machine_busy_s()
         # a backend that started during the run spent all its CPU in it
@@ -374,6 +394,12 @@ def run(args: argparse.Namespace) -> None:
         f" ({len(submit)} requests)"
     )
     print("  peak RSS (VmHWM)      " + ", ".join(f"{name} {rss[name]:.0f} MiB" for name in processes))
+    step = max(1, len(rss_timeline) // 10)
+    print(
+        "  coordinator RSS       "
+        + ", ".join(f"{n} samples: {mib:.0f} MiB" for n, mib in rss_timeline[::step])
+        + " (VmRSS while the job runs)"
+    )
     print(f"  stub                  {stats}")
     if args.json:
         summary = {
@@ -408,6 +434,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the private database")
     parser.add_argument("--json", action="store_true", help="also print a one-line JSON summary")
+    parser.add_argument("--rss-interval", type=float, default=2.0, help="seconds between RSS readings")
     run(parser.parse_args())
 
 
