@@ -42,7 +42,7 @@ from gen_service.worker.teachers import Teacher
     "--prefetch",
     type=click.IntRange(min=0),
     default=None,
-    help="Leases claimed ahead of free slots (default: half the concurrency).",
+    help="Leases claimed ahead of free slots (default: the concurrency).",
 )
 @click.option(
     "--redis-url",

@@ -64,7 +64,7 @@ class PoolConfig:
     idle_poll_s: float = 0.5
     grace_s: float = 30.0
     exit_when_idle: bool = True  # stop when no job can issue more work (embedded mode, tests)
-    prefetch: int | None = None  # leases claimed ahead of free slots; None = half the concurrency
+    prefetch: int | None = None  # leases claimed ahead of free slots; None = the concurrency
     execution_concurrency: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))
     execution_timeout_s: float = 60.0
     breaker_threshold: int = 5  # consecutive teacher outages before the pool stops claiming
@@ -111,7 +111,9 @@ class WorkerPool:
         buffered: deque[LeaseOut] = deque()
         submitter = asyncio.create_task(self._submit_loop())
         config = self._config
-        prefetch = config.prefetch if config.prefetch is not None else max(1, config.concurrency // 2)
+        # A buffer as large as the pool lasts a claim round trip at full speed (measured at latency 0:
+        # half the pool ran dry during claims; a full one gave ~10% more samples/s, fewer claims).
+        prefetch = config.prefetch if config.prefetch is not None else max(1, config.concurrency)
         # Claim in chunks, not a lease at a time: once half the prefetch (or, without prefetch, a
         # quarter of the pool) can be claimed.
         claim_threshold = max(1, prefetch // 2 if prefetch else config.concurrency // 4)
