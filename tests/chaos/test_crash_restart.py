@@ -114,7 +114,7 @@ def test_leases_of_a_killed_worker_are_reaped_after_the_job_completes(
     """Minimal reproduction: a worker dies holding leases while another worker finishes the job
     before those leases expire. They must still be reaped once expired (nothing in flight after
     expiry + reaper interval). The scheduler's in-flight cap at the prior pass rate 1/2 is twice the
-    target, so both workers get leases for a target of 2."""
+    target, so both workers get leases for a target of 2 when neither claims ahead (prefetch 0)."""
     with Cluster(
         tmp_path,
         fresh_pg_url,
@@ -124,8 +124,8 @@ def test_leases_of_a_killed_worker_are_reaped_after_the_job_completes(
         stub_defect_share=0.0,
     ) as c:
         job_id = c.create_job("dead-holder", {"survey_before_edit": 2})
-        doomed = c.start_worker("doomed", concurrency=2)
-        finisher = c.start_worker("finisher", concurrency=2)
+        doomed = c.start_worker("doomed", concurrency=2, prefetch=0)
+        finisher = c.start_worker("finisher", concurrency=2, prefetch=0)
         for name in ("doomed", "finisher"):
             c.wait_while_alive(
                 name, lambda n=name: c.db.in_flight(job_id, n) >= 1, timeout_s=60, what=f"{name} to claim"
