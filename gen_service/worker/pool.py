@@ -134,7 +134,11 @@ class WorkerPool:
                 self._start(buffered, running)
                 idle = not running and not buffered
                 if claiming is None and not starved:
-                    room = config.concurrency + prefetch - len(running) - len(buffered)
+                    # Results not yet submitted beyond one batch hold their slot: when the coordinator
+                    # takes results slower than the teacher gives them, the pool claims less instead
+                    # of piling up answered work in memory.
+                    backlog = max(0, len(self._pending_results) - config.submit_batch)
+                    room = config.concurrency + prefetch - len(running) - len(buffered) - backlog
                     wanted = self.breaker.claim_limit(room)
                     if wanted > 0 and (wanted >= claim_threshold or idle):
                         claiming_wanted = wanted

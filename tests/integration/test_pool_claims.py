@@ -90,3 +90,54 @@ async def test_buffered_leases_run_while_a_claim_is_in_flight(
         stats = await asyncio.wait_for(running, 30)
     assert stats.outcomes["stored"] == 20
     assert (await service.get_job(job.id)).accepted == 20
+
+
+class HeldSubmits(httpx.AsyncBaseTransport):
+    """Passes every request to the app; result submissions wait for `release`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/results":
+            await self.release.wait()
+        return await self._inner.handle_async_request(request)
+
+
+async def test_a_slow_coordinator_holds_back_claims_instead_of_piling_up_results(
+    service: CoordinatorService, resources: Resources
+) -> None:
+    job = await service.create_job(
+        name="backlog",
+        teacher="scripted",
+        targets={"survey_before_edit": 60},
+        lease_ttl_s=60,
+        prompt_version="v1",
+    )
+    app = create_app(
+        service,
+        teachers={"scripted": TeacherConfig(name="scripted", kind=TeacherKind.SCRIPTED)},
+        lease_ttl_s=60,
+        prompt_version="v1",
+        reaper_interval_s=None,
+    )
+    transport = HeldSubmits(httpx.ASGITransport(app=app))
+    teacher = CountingTeacher(resources)
+    config = PoolConfig(
+        concurrency=2, prefetch=4, submit_batch=2, job_id=job.id, submit_interval_s=0.01, idle_poll_s=0.02
+    )
+    async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as http:
+        pool = WorkerPool(CoordinatorClient(http), {"scripted": teacher}, resources, config)
+        running = asyncio.create_task(pool.run(asyncio.Event()))
+        # With every submit held, the pool settles: no more teacher calls happen.
+        calls = -1
+        while calls != teacher.calls:
+            calls = teacher.calls
+            await asyncio.sleep(0.3)
+        # running + claimed ahead + one batch waiting + the batch held in the submit request
+        bound = config.concurrency + 4 + 2 * config.submit_batch
+        assert calls <= bound, f"{calls} teacher calls answered while none could be submitted (bound {bound})"
+        transport.release.set()
+        stats = await asyncio.wait_for(running, 30)
+    assert stats.outcomes["stored"] == 60
