@@ -9,14 +9,34 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from fastapi import FastAPI
 
 from gen_service.api.app import create_app
 from gen_service.resources import Resources
-from gen_service.service import CoordinatorService
+from gen_service.service import CoordinatorService, JobView
 from gen_service.teachers import TeacherConfig, TeacherKind
 from gen_service.worker.client import CoordinatorClient
 from gen_service.worker.pool import PoolConfig, WorkerPool
 from gen_service.worker.teachers import ScriptedTeacher, TeacherReply, TeacherRequest
+
+
+async def embedded_job(service: CoordinatorService, name: str, *, target: int) -> tuple[JobView, FastAPI]:
+    """A job of `target` samples of one behaviour, and the coordinator app that serves it."""
+    job = await service.create_job(
+        name=name,
+        teacher="scripted",
+        targets={"survey_before_edit": target},
+        lease_ttl_s=60,
+        prompt_version="v1",
+    )
+    app = create_app(
+        service,
+        teachers={"scripted": TeacherConfig(name="scripted", kind=TeacherKind.SCRIPTED)},
+        lease_ttl_s=60,
+        prompt_version="v1",
+        reaper_interval_s=None,
+    )
+    return job, app
 
 
 class CountingTeacher(ScriptedTeacher):
@@ -51,20 +71,7 @@ class HeldClaims(httpx.AsyncBaseTransport):
 async def test_buffered_leases_run_while_a_claim_is_in_flight(
     service: CoordinatorService, resources: Resources
 ) -> None:
-    job = await service.create_job(
-        name="claims",
-        teacher="scripted",
-        targets={"survey_before_edit": 20},
-        lease_ttl_s=60,
-        prompt_version="v1",
-    )
-    app = create_app(
-        service,
-        teachers={"scripted": TeacherConfig(name="scripted", kind=TeacherKind.SCRIPTED)},
-        lease_ttl_s=60,
-        prompt_version="v1",
-        reaper_interval_s=None,
-    )
+    job, app = await embedded_job(service, "claims", target=20)
     transport = HeldClaims(httpx.ASGITransport(app=app))
     teacher = CountingTeacher(resources)
     async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as http:
@@ -108,20 +115,7 @@ class HeldSubmits(httpx.AsyncBaseTransport):
 async def test_a_slow_coordinator_holds_back_claims_instead_of_piling_up_results(
     service: CoordinatorService, resources: Resources
 ) -> None:
-    job = await service.create_job(
-        name="backlog",
-        teacher="scripted",
-        targets={"survey_before_edit": 60},
-        lease_ttl_s=60,
-        prompt_version="v1",
-    )
-    app = create_app(
-        service,
-        teachers={"scripted": TeacherConfig(name="scripted", kind=TeacherKind.SCRIPTED)},
-        lease_ttl_s=60,
-        prompt_version="v1",
-        reaper_interval_s=None,
-    )
+    job, app = await embedded_job(service, "backlog", target=60)
     transport = HeldSubmits(httpx.ASGITransport(app=app))
     teacher = CountingTeacher(resources)
     config = PoolConfig(
