@@ -145,9 +145,6 @@ class LeaseFactsCache:
         self._capacity = capacity
         self._facts: dict[str, LeaseFacts] = {}
 
-    def __len__(self) -> int:
-        return len(self._facts)
-
     def add(self, grants: Sequence[LeaseGrant]) -> None:
         for grant in grants:
             while len(self._facts) >= self._capacity:
