@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gen_service.memory import MAX_MMAP_THRESHOLD
+
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///tracegen.db"
 
 
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     viewer_tokens: SecretStr | None = None
     redis_url: str | None = None  # when set, /readyz also checks Redis
     log_format: Literal["text", "json"] = "text"
+    # glibc's mmap threshold, pinned at start-up by long-running commands (see gen_service.memory):
+    # 0 leaves the allocator's dynamic threshold, which lets a long job's resident size creep up.
+    malloc_mmap_threshold: int = Field(default=64 * 1024, ge=0, le=MAX_MMAP_THRESHOLD)
 
     @field_validator("database_url")
     @classmethod

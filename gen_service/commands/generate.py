@@ -30,6 +30,7 @@ from gen_service.commands.common import (
 )
 from gen_service.commands.progress import ProgressDisplay
 from gen_service.export import export_job
+from gen_service.memory import pin_mmap_threshold
 from gen_service.service import CoordinatorService, NotFound
 from gen_service.store.models import JobStatus
 from gen_service.teachers import TeacherConfig
@@ -73,6 +74,7 @@ def generate(
 ) -> None:
     """Run (or resume) a generation job in this process, then export it."""
     settings = build_settings(database_url=database_url, teachers_file=teachers_file, lease_ttl_s=lease_ttl_s)
+    pin_mmap_threshold(settings.malloc_mmap_threshold)
     resources = load_resources_or_fail(settings)
     teacher_configs = load_teacher_configs(settings)
     if teacher not in teacher_configs:

@@ -21,6 +21,7 @@ from gen_service.commands.common import (
     token_registry,
 )
 from gen_service.logs import configure_logging
+from gen_service.memory import pin_mmap_threshold
 from gen_service.service import CoordinatorService
 
 
@@ -52,6 +53,7 @@ def serve(
         lease_ttl_s=lease_ttl_s,
         reaper_interval_s=reaper_interval_s,
     )
+    pin_mmap_threshold(settings.malloc_mmap_threshold)
     resources = load_resources_or_fail(settings)
     teachers = load_teacher_configs(settings)
     tokens = token_registry(settings)

@@ -17,6 +17,7 @@ from gen_service.commands.common import (
     teachers_option,
 )
 from gen_service.logs import configure_logging
+from gen_service.memory import pin_mmap_threshold
 from gen_service.worker.assembly import build_limiter, build_teachers
 from gen_service.worker.client import CoordinatorClient, coordinator_transport
 from gen_service.worker.pool import PoolConfig, WorkerPool
@@ -77,6 +78,7 @@ def worker(
     """Claim leases, call the teacher, gate, submit; until stopped (SIGTERM/Ctrl-C drains)."""
     settings = build_settings(teachers_file=teachers_file)
     configure_logging(log_format)
+    pin_mmap_threshold(settings.malloc_mmap_threshold)
     resources = load_resources_or_fail(settings)
     configs = load_teacher_configs(settings)
     redis_url = redis_url or settings.redis_url
