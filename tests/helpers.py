@@ -5,15 +5,46 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gen_service.api.app import create_app
 from gen_service.core.prompts import render_prompt
 from gen_service.core.scripted import scripted_reply_text
 from gen_service.core.trace import assemble_trace, parse_teacher_reply
 from gen_service.resources import Resources
-from gen_service.service import LeaseGrant, ResultSubmission
+from gen_service.service import CoordinatorService, JobView, LeaseGrant, ResultSubmission
 from gen_service.store.models import JobBehaviour, Lease, LeaseStatus, RawOutput, Sample
+from gen_service.teachers import TeacherConfig, TeacherKind
+
+
+async def embedded_job(
+    service: CoordinatorService,
+    name: str,
+    *,
+    target: int,
+    behaviour: str = "survey_before_edit",
+    execution_check: bool = False,
+) -> tuple[JobView, FastAPI]:
+    """A job of `target` samples of one behaviour for the scripted teacher, and the coordinator app
+    that serves it (for a worker pool on the embedded transport)."""
+    job = await service.create_job(
+        name=name,
+        teacher="scripted",
+        targets={behaviour: target},
+        lease_ttl_s=60,
+        prompt_version="v1",
+        execution_check=execution_check,
+    )
+    app = create_app(
+        service,
+        teachers={"scripted": TeacherConfig(name="scripted", kind=TeacherKind.SCRIPTED)},
+        lease_ttl_s=60,
+        prompt_version="v1",
+        reaper_interval_s=None,
+    )
+    return job, app
 
 
 def honest_text(resources: Resources, behaviour: str, scenario: str, seed: int) -> str:

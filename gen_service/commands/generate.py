@@ -210,9 +210,9 @@ async def _run_pool(
         try:
             stats = await pool.run(stop)
             if stats.execution_checks:
-                rejected = stats.local_rejects.get("unverified_fix", 0)
                 click.echo(
-                    f"execution checks: {stats.execution_checks} run, {rejected} unverified fixes rejected"
+                    f"execution checks: {stats.execution_checks} run, "
+                    f"{stats.unverified_fixes} unverified fixes rejected"
                 )
         finally:
             progress_task.cancel()

@@ -1,4 +1,7 @@
-"""The async worker pool: claim leases in batches, call the teacher, gate, submit in batches.
+"""The async worker pool: claim leases in batches, call the teacher, submit in batches.
+
+The coordinator assembles and gates every result; a worker gates a trace itself only to decide
+whether its execution check (the scenario's tests on the proposed fix) is worth running.
 
 One loop keeps up to `concurrency` teacher calls running. Claims ask for many leases at once and
 results are flushed in batches (size or interval, whichever comes first), so the coordinator sees a
@@ -31,7 +34,7 @@ from gen_service.tracebuild import TraceBuilder
 from gen_service.worker.breaker import BreakerState, CircuitBreaker
 from gen_service.worker.client import CoordinatorClient, CoordinatorError
 from gen_service.worker.execution_check import ExecutionCheckUnavailable, check_fix
-from gen_service.worker.teachers import Teacher, TeacherRequest, TeacherUnavailable
+from gen_service.worker.teachers import Teacher, TeacherReply, TeacherRequest, TeacherUnavailable
 
 log = logging.getLogger("tracegen.worker")
 
@@ -49,9 +52,9 @@ class PoolStats:
     submitted: int = 0
     released: int = 0
     teacher_failures: int = 0
-    execution_checks: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    local_rejects: Counter[str] = field(default_factory=Counter)
+    execution_checks: int = 0  # fixes this worker ran the scenario's tests on
+    unverified_fixes: int = 0  # of those, fixes the tests did not confirm (sent as check results)
+    outcomes: Counter[str] = field(default_factory=Counter)  # the coordinator's verdicts
 
 
 @dataclass(frozen=True)
@@ -273,38 +276,15 @@ class WorkerPool:
             return
         self.breaker.record_success()
         latency_ms = (time.perf_counter() - started) * 1000
-        trace = self._builder.build(
-            reply.text,
-            behaviour=lease.behaviour,
-            scenario=lease.scenario,
-            seed=lease.seed,
-            teacher=lease.teacher,
-            prompt_version=prompt.version,
-            finish_reason=reply.finish_reason,
-        )
-        parsed, rejections = run_gates(
-            trace if trace is not None else reply.text, self._resources.gate_context
-        )
-        for rejection in rejections:
-            self.stats.local_rejects[rejection.reason.value] += 1
         checks: list[CheckResult] = []
-        if lease.execution_check and parsed is not None and not rejections:
+        if lease.execution_check:
             try:
-                detail = await check_fix(
-                    parsed,
-                    self._resources.scenarios[lease.scenario],
-                    limiter=self._execution_slots,
-                    timeout_s=self._config.execution_timeout_s,
-                )
+                checks = await self._execution_check(lease, prompt, reply)
             except ExecutionCheckUnavailable as exc:
                 # A missing toolchain is this worker's problem, not the trace's: hand the lease back.
                 log.error("execution check unavailable for lease %s: %s", lease.lease_id, exc)
                 await self._release([lease])
                 return
-            self.stats.execution_checks += 1
-            if detail is not None:
-                checks.append(CheckResult(reason=Reason.UNVERIFIED_FIX.value, detail=detail[:4000]))
-                self.stats.local_rejects[Reason.UNVERIFIED_FIX.value] += 1
         self._pending_results.append(
             ResultIn(
                 lease_id=lease.lease_id,
@@ -321,6 +301,42 @@ class WorkerPool:
         )
         if len(self._pending_results) >= self._config.submit_batch:
             self._results_ready.set()
+
+    async def _execution_check(
+        self, lease: LeaseOut, prompt: TeacherPrompt, reply: TeacherReply
+    ) -> list[CheckResult]:
+        """Run the scenario's tests on the fix a trace proposes, if it passes the gates.
+
+        Only here does the worker build and gate a trace itself: the coordinator assembles and gates
+        every result again and its verdict is the one that counts, so without an execution check the
+        worker's own verdict would change nothing (it cost ~12% of a worker's CPU per sample).
+        Raises ExecutionCheckUnavailable when this worker lacks the scenario's toolchain.
+        """
+        trace = self._builder.build(
+            reply.text,
+            behaviour=lease.behaviour,
+            scenario=lease.scenario,
+            seed=lease.seed,
+            teacher=lease.teacher,
+            prompt_version=prompt.version,
+            finish_reason=reply.finish_reason,
+        )
+        parsed, rejections = run_gates(
+            trace if trace is not None else reply.text, self._resources.gate_context
+        )
+        if parsed is None or rejections:
+            return []  # the coordinator's gates reject it with their reasons
+        detail = await check_fix(
+            parsed,
+            self._resources.scenarios[lease.scenario],
+            limiter=self._execution_slots,
+            timeout_s=self._config.execution_timeout_s,
+        )
+        self.stats.execution_checks += 1
+        if detail is None:
+            return []
+        self.stats.unverified_fixes += 1
+        return [CheckResult(reason=Reason.UNVERIFIED_FIX.value, detail=detail[:4000])]
 
     async def _release(self, leases: list[LeaseOut]) -> None:
         """Give leases back; if the coordinator cannot be reached they simply expire."""

@@ -16,12 +16,17 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import select
 
 from gen_service.core.gates import claims_success
 from gen_service.core.scenarios import Scenario
 from gen_service.core.trace import Trace, parse_trace
 from gen_service.resources import Resources, load_resources
+from gen_service.service import CoordinatorService
+from gen_service.store.tables import REJECT
+from gen_service.worker.client import CoordinatorClient
 from gen_service.worker.execution_check import (
     EditReplay,
     ExecutionCheckUnavailable,
@@ -29,7 +34,9 @@ from gen_service.worker.execution_check import (
     network_isolation,
     replay_edits,
 )
-from tests.helpers import honest_trace
+from gen_service.worker.pool import PoolConfig, WorkerPool
+from gen_service.worker.teachers import ScriptedTeacher, TeacherReply, TeacherRequest
+from tests.helpers import embedded_job, honest_trace
 
 LANGUAGES = ("python", "javascript", "rust")
 # Behaviours whose honest traces edit with the reference fix and end with a success claim.
@@ -322,3 +329,55 @@ async def test_a_missing_toolchain_is_not_a_reject(python_case: tuple[Scenario, 
     missing = dataclasses.replace(scenario, test_command="tracegen-no-such-runner --all")
     with pytest.raises(ExecutionCheckUnavailable, match="toolchain missing"):
         await check_fix(_parsed(honest), missing)
+
+
+# --------------------------------------------------------------------------------------------------
+# The pool: a worker runs the check and the coordinator rejects what it reports
+
+
+class IneffectiveFixTeacher(ScriptedTeacher):
+    """The scripted teacher, except that its first `broken` replies editing with the reference fix
+    have that fix made ineffective (see `_ineffective`)."""
+
+    def __init__(self, resources: Resources, broken: int) -> None:
+        super().__init__("scripted", resources.behaviours, resources.scenarios, defect_share=0.0)
+        self._scenario_bank = resources.scenarios
+        self._left = broken
+        self.claiming = 0  # broken replies that claim success: the check applies to exactly these
+
+    async def complete(self, request: TeacherRequest) -> TeacherReply:
+        reply = await super().complete(request)
+        scenario = self._scenario_bank[request.scenario]
+        decoded = json.loads(reply.text)
+        edits_the_fix = any(_is_fix_call(scenario, c["function"]["name"], a) for c, a in _calls(decoded))
+        if not self._left or not edits_the_fix:
+            return reply
+        self._left -= 1
+        broken = _ineffective(decoded, scenario)
+        self.claiming += _claims(broken)
+        return dataclasses.replace(reply, text=json.dumps(broken))
+
+
+async def test_the_pool_reports_unverified_fixes_and_the_coordinator_rejects_them(
+    service: CoordinatorService, resources: Resources
+) -> None:
+    job, app = await embedded_job(
+        service, "exec-pool", target=3, behaviour="minimal_diff_fix", execution_check=True
+    )
+    teacher = IneffectiveFixTeacher(resources, broken=3)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://embedded") as http:
+        pool = WorkerPool(
+            CoordinatorClient(http),
+            {"scripted": teacher},
+            resources,
+            PoolConfig(concurrency=2, job_id=job.id, submit_interval_s=0.01, idle_poll_s=0.05),
+        )
+        stats = await asyncio.wait_for(pool.run(asyncio.Event()), 300)
+    assert teacher.claiming >= 1, "a broken reply that claims success: the case under test"
+    assert stats.unverified_fixes == teacher.claiming
+    assert stats.outcomes["rejected"] == teacher.claiming
+    assert stats.execution_checks >= stats.unverified_fixes + 3, "the honest fixes that were stored ran too"
+    assert stats.outcomes["stored"] == 3
+    async with service.engine.connect() as conn:
+        reasons = (await conn.execute(select(REJECT.c.reason).where(REJECT.c.job_id == job.id))).scalars()
+        assert sorted(reasons) == ["unverified_fix"] * teacher.claiming

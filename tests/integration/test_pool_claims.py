@@ -9,34 +9,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from fastapi import FastAPI
 
-from gen_service.api.app import create_app
 from gen_service.resources import Resources
-from gen_service.service import CoordinatorService, JobView
-from gen_service.teachers import TeacherConfig, TeacherKind
+from gen_service.service import CoordinatorService
 from gen_service.worker.client import CoordinatorClient
 from gen_service.worker.pool import PoolConfig, WorkerPool
 from gen_service.worker.teachers import ScriptedTeacher, TeacherReply, TeacherRequest
-
-
-async def embedded_job(service: CoordinatorService, name: str, *, target: int) -> tuple[JobView, FastAPI]:
-    """A job of `target` samples of one behaviour, and the coordinator app that serves it."""
-    job = await service.create_job(
-        name=name,
-        teacher="scripted",
-        targets={"survey_before_edit": target},
-        lease_ttl_s=60,
-        prompt_version="v1",
-    )
-    app = create_app(
-        service,
-        teachers={"scripted": TeacherConfig(name="scripted", kind=TeacherKind.SCRIPTED)},
-        lease_ttl_s=60,
-        prompt_version="v1",
-        reaper_interval_s=None,
-    )
-    return job, app
+from tests.helpers import embedded_job
 
 
 class CountingTeacher(ScriptedTeacher):
