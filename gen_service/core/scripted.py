@@ -27,6 +27,7 @@ import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from gen_service.core.behaviours import Behaviour
@@ -284,7 +285,22 @@ def _find_function(text: str, line: int, fallback: str) -> tuple[str, int]:
     return (max(candidates, key=len) if candidates else "the function"), line
 
 
+# Facts depend on the scenario alone and cost as much as the rest of a reply: a teacher answers
+# thousands of requests per scenario, so they are derived once per scenario object (keyed by id,
+# checked by identity: a reloaded bank gets fresh facts; one entry per scenario id at most).
+_facts_by_scenario: dict[str, tuple[Scenario, _Facts]] = {}
+
+
 def _facts(scenario: Scenario) -> _Facts:
+    cached = _facts_by_scenario.get(scenario.id)
+    if cached is not None and cached[0] is scenario:
+        return cached[1]
+    facts = _derive_facts(scenario)
+    _facts_by_scenario[scenario.id] = (scenario, facts)
+    return facts
+
+
+def _derive_facts(scenario: Scenario) -> _Facts:
     if not scenario.fix:
         raise ValueError(f"scenario {scenario.id!r} has no reference fix")
     primary = scenario.fix[0]
@@ -331,6 +347,7 @@ def _facts(scenario: Scenario) -> _Facts:
     fixed = dict(scenario.files)
     for edit in scenario.fix:
         fixed[edit.path] = fixed[edit.path].replace(edit.old, edit.new, 1)
+    fixed_files: Mapping[str, str] = MappingProxyType(fixed)  # shared by every reply: read-only
     task = scenario.task.strip().split("\n")[0]
     gist = re.split(r"(?<=[.!?])\s", task, maxsplit=1)[0]
     return _Facts(
@@ -349,7 +366,7 @@ def _facts(scenario: Scenario) -> _Facts:
         comment=_COMMENT.get(scenario.language, "#"),
         task_gist=_clip(gist, 140),
         archetype=scenario.archetype.replace("_", " ").replace("-", " ") or "logic",
-        fixed_files=fixed,
+        fixed_files=fixed_files,
         old_shown=old_shown,
         new_shown=new_shown,
     )

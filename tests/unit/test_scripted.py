@@ -6,6 +6,7 @@ windowed reads), so these tests do not depend on the scenario bank.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -354,6 +355,19 @@ def test_the_same_inputs_give_the_same_text() -> None:
             first = scripted_reply_text(BEHAVIOURS[name], SCENARIOS["cart"], 11, defect_share=share)
             again = scripted_reply_text(BEHAVIOURS[name], SCENARIOS["cart"], 11, defect_share=share)
             assert first == again
+
+
+def test_a_changed_scenario_of_the_same_id_is_not_answered_from_its_predecessor() -> None:
+    # Facts derived from a scenario are reused for that scenario object only (a reloaded bank may
+    # hold a scenario of the same id with other contents).
+    behaviour = BEHAVIOURS["survey_before_edit"]
+    original = SCENARIOS["stats"]
+    before = scripted_reply_text(behaviour, original, 3, defect_share=0.0)
+    changed = dataclasses.replace(original, test_command="python -m pytest -q -x --no-header")
+    after = scripted_reply_text(behaviour, changed, 3, defect_share=0.0)
+    assert "--no-header" not in before
+    assert "--no-header" in after
+    assert scripted_reply_text(behaviour, original, 3, defect_share=0.0) == before
 
 
 def test_different_seeds_give_different_wording() -> None:
