@@ -196,6 +196,19 @@ class ResultSubmission:
 
 
 @dataclass(frozen=True, slots=True)
+class _Verdict:
+    """What the gates made of a result. For a trace that passed them (no rejections): its duplicate
+    key, its own part as stored in `sample.trace`, and its shared context with that context's key
+    (None when the trace is stored whole)."""
+
+    rejections: list[Rejection]
+    content_key: str = ""
+    own: dict[str, Any] | None = None
+    context_key: str | None = None
+    context: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ResultStatus:
     lease_id: str
     outcome: Outcome
@@ -757,11 +770,11 @@ class CoordinatorService:
         # Assemble and gate before the transaction: pure CPU work should not hold row locks. A
         # lease's behaviour, scenario, seed and job never change, so reading them first is safe.
         leases = await self._lease_facts([r.lease_id for r in results])
-        verdicts: dict[str, tuple[dict[str, Any] | None, list[Rejection]]] = {}
+        verdicts: dict[str, _Verdict] = {}
         for done, r in enumerate(results, start=1):
             lease = leases.get(r.lease_id)
             if lease is not None:
-                verdicts[r.lease_id] = self._gate(self._trace_of(r, lease), lease)
+                verdicts[r.lease_id] = self._judge(self._trace_of(r, lease), lease)
             if done % _GATES_BETWEEN_YIELDS == 0:
                 # Gating a full batch takes ~20 ms of CPU; meanwhile other requests' transactions hold
                 # the job's row locks waiting for this loop. Letting them run shortens every lock hold.
@@ -841,7 +854,7 @@ class CoordinatorService:
         conn: AsyncConnection,
         job_id: int,
         results: list[ResultSubmission],
-        verdicts: Mapping[str, tuple[dict[str, Any] | None, list[Rejection]]],
+        verdicts: Mapping[str, _Verdict],
         now: datetime,
         owner: str | None,
         contexts_written: set[str],
@@ -898,7 +911,7 @@ class CoordinatorService:
         sample_rows: list[dict[str, Any]] = []
         deltas: dict[str, Counter[str]] = {}
         keys_in_batch: set[str] = set()
-        passing: list[tuple[ResultSubmission, dict[str, Any], str]] = []
+        passing: list[tuple[ResultSubmission, _Verdict]] = []
         for r in live:
             lease = leases[r.lease_id]
             delta = deltas.setdefault(lease.behaviour, Counter())
@@ -906,7 +919,8 @@ class CoordinatorService:
             delta["completed"] += 1
             delta["prompt_tokens"] += r.prompt_tokens
             delta["completion_tokens"] += r.completion_tokens
-            trace_json, rejections = verdicts[r.lease_id]
+            verdict = verdicts[r.lease_id]
+            rejections = verdict.rejections
             if not rejections and job.execution_check:
                 rejections = [
                     Rejection(Reason.UNVERIFIED_FIX, detail)
@@ -930,12 +944,12 @@ class CoordinatorService:
                     for x in rejections
                 )
                 continue
-            assert trace_json is not None
-            passing.append((r, trace_json, content_key(trace_json)))
-        known = await sql.existing_content_keys(conn, job_id, [key for _, _, key in passing])
+            passing.append((r, verdict))
+        known = await sql.existing_content_keys(conn, job_id, [v.content_key for _, v in passing])
         new_contexts: dict[str, dict[str, Any]] = {}
-        for r, trace_json, key in passing:
+        for r, verdict in passing:
             lease = leases[r.lease_id]
+            key = verdict.content_key
             delta = deltas[lease.behaviour]
             if key in known or key in keys_in_batch:
                 outcomes[r.lease_id] = Outcome.DUPLICATE
@@ -956,12 +970,9 @@ class CoordinatorService:
             surplus = room[lease.behaviour] <= 0
             if not surplus:
                 room[lease.behaviour] -= 1
-            context, own = split_trace(trace_json)
-            shared_key = None
-            if context is not None:
-                shared_key = self._context_keys.key_of(context)
-                if shared_key not in self._stored_contexts:
-                    new_contexts[shared_key] = context
+            if verdict.context_key is not None and verdict.context_key not in self._stored_contexts:
+                assert verdict.context is not None
+                new_contexts[verdict.context_key] = verdict.context
             sample_rows.append(
                 {
                     "job_id": job_id,
@@ -971,8 +982,8 @@ class CoordinatorService:
                     "scenario": lease.scenario,
                     "content_key": key,
                     "surplus": 1 if surplus else 0,
-                    "trace": own,
-                    "context_key": shared_key,
+                    "trace": verdict.own,
+                    "context_key": verdict.context_key,
                     "created_at": now,
                 }
             )
@@ -1038,6 +1049,21 @@ class CoordinatorService:
                 update(JOB).where(JOB.c.id == job_id).values(status=JobStatus.PAUSED, updated_at=now)
             )
         return statuses
+
+    def _judge(self, value: Any, lease: Any) -> _Verdict:
+        """Gate a result and, if it passes, work out its duplicate key and stored parts: all pure CPU
+        work, done before the submit transaction so none of it holds the job's row locks."""
+        trace_json, rejections = self._gate(value, lease)
+        if rejections or trace_json is None:
+            return _Verdict(rejections)
+        context, own = split_trace(trace_json)
+        return _Verdict(
+            rejections,
+            content_key=content_key(trace_json),
+            own=own,
+            context_key=None if context is None else self._context_keys.key_of(context),
+            context=context,
+        )
 
     def _gate(self, value: Any, lease: Any) -> tuple[dict[str, Any] | None, list[Rejection]]:
         """Run the gates with `meta` forced to the lease's truth (a worker cannot relabel a trace)."""
