@@ -945,28 +945,30 @@ class CoordinatorService:
                 )
                 continue
             passing.append((r, verdict))
-        known = await sql.existing_content_keys(conn, job_id, [v.content_key for _, v in passing])
         new_contexts: dict[str, dict[str, Any]] = {}
+
+        def duplicate(lease_id: str, behaviour: str) -> None:
+            outcomes[lease_id] = Outcome.DUPLICATE
+            statuses[lease_id] = ResultStatus(lease_id, Outcome.DUPLICATE, [Reason.DUPLICATE.value])
+            reject_rows.append(
+                {
+                    "job_id": job_id,
+                    "lease_id": lease_id,
+                    "behaviour": behaviour,
+                    "reason": Reason.DUPLICATE.value,
+                    "detail": "same content as a stored sample",
+                    "created_at": now,
+                }
+            )
+
         for r, verdict in passing:
             lease = leases[r.lease_id]
             key = verdict.content_key
-            delta = deltas[lease.behaviour]
-            if key in known or key in keys_in_batch:
-                outcomes[r.lease_id] = Outcome.DUPLICATE
-                statuses[r.lease_id] = ResultStatus(r.lease_id, Outcome.DUPLICATE, [Reason.DUPLICATE.value])
-                reject_rows.append(
-                    {
-                        "job_id": job_id,
-                        "lease_id": r.lease_id,
-                        "behaviour": lease.behaviour,
-                        "reason": Reason.DUPLICATE.value,
-                        "detail": "same content as a stored sample",
-                        "created_at": now,
-                    }
-                )
+            if key in keys_in_batch:
+                duplicate(r.lease_id, lease.behaviour)
                 continue
             keys_in_batch.add(key)
-            delta["passed"] += 1
+            deltas[lease.behaviour]["passed"] += 1
             surplus = room[lease.behaviour] <= 0
             if not surplus:
                 room[lease.behaviour] -= 1
@@ -989,15 +991,30 @@ class CoordinatorService:
             )
         await sql.store_contexts(conn, new_contexts, now)
         contexts_written.update(new_contexts)
+        # Duplicates of stored samples are found by the insert itself: the unique index on (job,
+        # content key) decides, whatever plan Postgres would pick for a lookup (with stale statistics
+        # a separate lookup scanned every sample of the job), and without a round trip of its own.
         inserted = await sql.insert_samples_skipping_duplicates(conn, sample_rows)
+        # A duplicate that had a place under the target gives it to the batch's first surplus sample
+        # of its behaviour, as if it had been recognized before places were handed out.
+        freed = Counter(
+            row["behaviour"] for row in sample_rows if row["lease_id"] not in inserted and not row["surplus"]
+        )
+        if freed:
+            promoted: list[str] = []
+            for sample in sample_rows:
+                if sample["surplus"] and sample["lease_id"] in inserted and freed[sample["behaviour"]] > 0:
+                    freed[sample["behaviour"]] -= 1
+                    sample["surplus"] = 0
+                    promoted.append(sample["lease_id"])
+            if promoted:
+                await conn.execute(update(SAMPLE).where(SAMPLE.c.lease_id.in_(promoted)).values(surplus=0))
         for sample in sample_rows:
             lease_id = sample["lease_id"]
             behaviour = sample["behaviour"]
             if lease_id not in inserted:
-                # Lost a race with another coordinator on the same content.
                 deltas[behaviour]["passed"] -= 1
-                outcomes[lease_id] = Outcome.DUPLICATE
-                statuses[lease_id] = ResultStatus(lease_id, Outcome.DUPLICATE, [Reason.DUPLICATE.value])
+                duplicate(lease_id, behaviour)
             elif sample["surplus"]:
                 deltas[behaviour]["surplus"] += 1
                 outcomes[lease_id] = Outcome.SURPLUS

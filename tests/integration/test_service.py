@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gen_service.clock import ManualClock
 from gen_service.resources import Resources
 from gen_service.service import Conflict, CoordinatorService, InvalidRequest
-from gen_service.store.models import JobStatus, Outcome, RawOutput, Sample
+from gen_service.store.models import JobStatus, Outcome, RawOutput, Reject, Sample
 from tests.helpers import assert_counters_consistent, honest_trace, result_for
 
 TWO = {"survey_before_edit": 3, "tool_intent_first": 2}
@@ -141,6 +141,30 @@ async def test_duplicate_content_is_not_stored_twice(
     later = await service.submit([result_for(resources, c, trace=same)])
     assert later[0].outcome == Outcome.DUPLICATE
     await assert_counters_consistent(engine, job_id)
+
+
+async def test_a_duplicate_of_a_stored_sample_leaves_its_place_to_the_next_sample(
+    service: CoordinatorService, engine: AsyncEngine, resources: Resources
+) -> None:
+    job_id = await make_job(service, {"survey_before_edit": 2})
+    a, b, c, d = (await service.claim("w", 4, job_id)).leases
+    same = honest_trace(resources, a.behaviour, a.scenario, a.seed)
+    (first,) = await service.submit([result_for(resources, a, trace=same)])
+    assert first.outcome == Outcome.STORED
+    # One place is left. b repeats a stored sample, so the place is c's, and d is surplus.
+    statuses = await service.submit(
+        [result_for(resources, b, trace=same), result_for(resources, c), result_for(resources, d)]
+    )
+    assert [s.outcome for s in statuses] == [Outcome.DUPLICATE, Outcome.STORED, Outcome.SURPLUS]
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Sample.lease_id, Sample.surplus))
+        surplus = {row.lease_id: row.surplus for row in rows}
+        duplicates = (
+            await conn.execute(select(func.count()).select_from(Reject).where(Reject.reason == "duplicate"))
+        ).scalar_one()
+    assert surplus == {a.lease_id: 0, c.lease_id: 0, d.lease_id: 1}
+    assert duplicates == 1, "the duplicate is in the drop report"
+    assert await assert_counters_consistent(engine, job_id) == {"survey_before_edit": 2}
 
 
 async def test_result_for_full_behaviour_is_surplus(
