@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import click
@@ -23,6 +24,9 @@ from gen_service.commands.common import (
 from gen_service.logs import configure_logging
 from gen_service.memory import pin_mmap_threshold
 from gen_service.service import CoordinatorService
+from gen_service.store.engine import autovacuum_is_off
+
+log = logging.getLogger("tracegen.serve")
 
 
 @click.command()
@@ -66,6 +70,12 @@ def serve(
 
     async def main() -> None:
         async with open_engine(settings, migrate=settings.migrate_on_start and not no_migrate) as engine:
+            if await autovacuum_is_off(engine):
+                log.warning(
+                    "autovacuum is off on this PostgreSQL server: the planner's statistics of tracegen's "
+                    "tables go stale as a job grows and its queries slow down; turn it on, or run "
+                    "ANALYZE on the database regularly"
+                )
             app = create_app(
                 CoordinatorService(engine, resources, teacher_costs=teacher_costs(teachers)),
                 teachers=teachers,
