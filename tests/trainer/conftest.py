@@ -104,3 +104,14 @@ def write_export(out_dir: Path, name: str, traces: list[Mapping[str, Any]], *, s
     manifest = {"schema": "tracegen.manifest/1", "job": {"id": 1, "name": name}, "shards": shards}
     (out_dir / "manifest.json").write_text(json.dumps(manifest))
     return out_dir
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer_dir() -> Path:
+    """The real Qwen vocabulary (151,936 ids) as a tokenizer folder, converted once from the
+    `ggml-vocab-qwen2.gguf` inside the pinned llama-cpp-python source and cached by version under the
+    tracegen cache (`TRACEGEN_CACHE_DIR`, default `~/.cache/tracegen`)."""
+    from trainer.llama_cpp_source import default_cache_root
+    from trainer.vocab import qwen2_tokenizer_dir
+
+    return qwen2_tokenizer_dir(default_cache_root())
